@@ -1,0 +1,127 @@
+"""One YAML config file, validated once at load into typed, immutable objects and passed down.
+
+Each stage owns its section (``liverec_edge/<stage>/settings.py``); this module composes them, adds the daemon-wide
+keys, and turns any validation failure into a :class:`ConfigError` whose lines name the key path, the bad value and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from liverec_edge.audio.settings import AudioSettings
+from liverec_edge.behaviour.settings import BehaviourSettings
+from liverec_edge.capture.settings import CaptureSettings
+from liverec_edge.control.settings import ControlSettings
+from liverec_edge.mixer.settings import MixerSettings
+from liverec_edge.record.settings import RecordSettings
+from liverec_edge.settings_base import Section
+from liverec_edge.vision.settings import VisionSettings
+
+
+class LogLevel(str, enum.Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+class LoggingSettings(Section):
+    level: LogLevel = LogLevel.info
+    """Lowest level written to stderr (journald picks stderr up under systemd)."""
+
+
+class DaemonSettings(Section):
+    state_dir: Path = Path("/var/lib/liverec-edge")
+    """Where the change journal and other crash-surviving state live (systemd's StateDirectory)."""
+    watchdog_stall_s: float = Field(default=5.0, gt=0)
+    """The pipeline counts as stalled, and the systemd watchdog is no longer fed, after this long without progress."""
+    shutdown_timeout_s: float = Field(default=1.5, gt=0)
+    """How long stages get to finish on SIGTERM before they are cancelled."""
+
+
+class Config(Section):
+    """The whole daemon configuration. Every key is optional; the defaults run the demo studio with no hardware."""
+
+    daemon: DaemonSettings = DaemonSettings()
+    capture: CaptureSettings = CaptureSettings()
+    vision: VisionSettings = VisionSettings()
+    behaviour: BehaviourSettings = BehaviourSettings()
+    audio: AudioSettings = AudioSettings()
+    mixer: MixerSettings = MixerSettings()
+    record: RecordSettings = RecordSettings()
+    control: ControlSettings = ControlSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. ``problems`` holds one line per problem, each naming its key path."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+    def __str__(self) -> str:
+        lines = [f"invalid config {self.source}:"] + [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(x for x in error["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    path = _key_path(loc)
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key (check the spelling; allowed keys are listed in the README's config reference)"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return f"{path}: {error['msg']} (got {shown})"
+
+
+def config_from_dict(data: Any, source: str = "<config>") -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"(top level): expected a mapping of sections, got {type(data).__name__}"])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Load and validate a config file; ``None`` gives the defaults. Raises :class:`ConfigError`."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), [f"YAML syntax error at {where}{problem}"]) from None
+    return config_from_dict(data, str(path))

@@ -1,0 +1,130 @@
+"""Decoding media files (PyAV): whole-file audio as float32, and video frames with their presentation times.
+
+Used by the file capture sources, the offline ``analyze`` command, the training tools and the tests. Errors become
+:class:`MediaError` naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class MediaError(Exception):
+    """A media file that cannot be read (missing, corrupt, or without the stream asked for)."""
+
+
+def _open(path: str | Path):
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"media file not found: {path}")
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"cannot open media file {path}: {exc}") from None
+
+
+def decode_audio(path: str | Path, rate: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
+    """Decode a file's first audio stream to float32.
+
+    Returns ``(samples, rate)``: samples is 1-D when ``mono`` else (n, channels). With ``rate`` given the audio is
+    resampled to it (FFmpeg's resampler), otherwise the file's own rate is kept.
+    """
+    import av
+
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MediaError(f"no audio stream in {path}")
+        stream = container.streams.audio[0]
+        out_rate = int(rate or stream.rate or stream.codec_context.sample_rate)
+        layout = "mono" if mono else stream.layout.name
+        resampler = av.AudioResampler(format="flt", layout=layout, rate=out_rate)
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"corrupt audio in {path}: {exc}") from None
+    data = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    if not mono:
+        channels = len(av.AudioLayout(layout).channels)
+        data = data.reshape(-1, channels)
+    return data, out_rate
+
+
+def probe_video(path: str | Path) -> tuple[float, int, int, int]:
+    """Return ``(fps, width, height, frame_count)`` of a file's first video stream (count may be 0 if unknown)."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError(f"no video stream in {path}")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 30)
+        return fps, stream.codec_context.width, stream.codec_context.height, int(stream.frames or 0)
+
+
+def iter_video_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(pts_seconds, rgb_uint8_image)`` for each frame of the first video stream, pts from zero.
+
+    Frames without a timestamp get one from the stream's frame rate so that times are always monotonic.
+    """
+    import av
+
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError(f"no video stream in {path}")
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        period = 1.0 / float(rate)
+        first: float | None = None
+        last = -1.0
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if frame.pts is not None and frame.time_base is not None:
+                    t = float(frame.pts * frame.time_base)
+                else:
+                    t = index * period
+                if first is None:
+                    first = t
+                t -= first
+                if t <= last:  # missing or repeated timestamps: keep time monotonic
+                    t = last + period
+                last = t
+                yield t, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"corrupt video in {path}: {exc}") from None
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read a still image file as H×W×3 uint8 RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise MediaError(f"cannot read image {path}: {exc}") from None
+
+
+def has_audio(path: str | Path) -> bool:
+    with _open(path) as container:
+        return bool(container.streams.audio)
+
+
+def has_video(path: str | Path) -> bool:
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        return False
+    with _open(path) as container:
+        return bool(container.streams.video)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up a fresh machine and run the demo or the tests: `bash tools/setup.sh demo [ARGS]` / `bash tools/setup.sh test [ARGS]`.
+# Installs the Debian packages (when run as root with apt), a virtualenv in .venv with the project, and the
+# pinned models; then runs the demo or the README's test suite. Idempotent: a second run only checks.
+set -euo pipefail
+mode=${1:-test}; shift || true
+cd "$(dirname "$0")/.."
+
+APT_DEMO=(espeak-ng ffmpeg)
+APT_TEST=(libasound2-dev alsa-utils espeak-ng sox ffmpeg pkg-config systemd gcc python3-dev)
+
+apt_install() {
+  command -v apt-get >/dev/null || { echo "setup: no apt-get; install ${*} yourself" >&2; return 0; }
+  local missing=()
+  for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg"); done
+  # libsystemd-dev must match the installed libsystemd0 exactly, or apt upgrades systemd itself.
+  if [ "$mode" = test ] && ! dpkg-query -W -f='${Status}' libsystemd-dev 2>/dev/null | grep -q "ok installed"; then
+    missing+=("libsystemd-dev=$(dpkg-query -W -f='${Version}' libsystemd0)")
+  fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+
+case "$mode" in
+  demo)
+    apt_install "${APT_DEMO[@]}"
+    .venv/bin/python -m pip install -q -e .
+    .venv/bin/python tools/fetch_models.py
+    exec .venv/bin/liverec-edge demo "$@"
+    ;;
+  test)
+    apt_install "${APT_TEST[@]}"
+    .venv/bin/python -m pip install -q -e ".[dev,alsa,systemd,train]"
+    .venv/bin/python tools/fetch_models.py
+    exec .venv/bin/python -m pytest -q "$@"
+    ;;
+  *) echo "usage: bash tools/setup.sh demo|test [ARGS]" >&2; exit 2 ;;
+esac
