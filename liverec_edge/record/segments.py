@@ -1,0 +1,296 @@
+"""The target recording: video in GOP-aligned segment files, each carrying the audio of its own span.
+
+Each segment is a Matroska file that starts on a key frame (a fresh encoder per segment, ``gop_size`` = one segment,
+so a segment is exactly one GOP) and holds the processed audio packets (a fixed number of samples each) whose start
+falls in the segment's span. Timestamps are capture times on the daemon's one clock, counted from the recording's
+origin, so segments concatenate without re-timing and a lost segment never shifts the others. Matroska carries PCM
+(MP4 cannot), and a segment that was being written when the box lost power is still readable up to its last cluster.
+
+Encoding is synchronous (PyAV/FFmpeg releases the GIL while it encodes): the daemon runs a recorder in its own thread
+behind a bounded queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from liverec_edge.logs import kv
+from liverec_edge.record.settings import RecordSettings
+from liverec_edge.types import AudioBlock, Frame
+
+log = logging.getLogger(__name__)
+
+VIDEO_TIME_BASE = Fraction(1, 90_000)  # the MPEG clock: exact for 25, 30, 50 and 60 fps and for 29.97
+
+
+class RecordError(Exception):
+    """The recording cannot be written (directory, codec, or frame size problems)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentInfo:
+    """A finished segment file and the span of capture time it covers."""
+
+    index: int
+    path: Path
+    start: float
+    end: float
+    video_frames: int
+    audio_samples: int
+
+
+class _OpenSegment:
+    """One Matroska file being written: its own H.264 encoder (so it starts on a key frame) and audio stream."""
+
+    def __init__(self, index: int, path: Path, settings: RecordSettings, width: int, height: int,
+                 fps: float, audio_rate: int, audio_channels: int):
+        import av
+
+        self.index = index
+        self.path = path
+        self.video_frames = 0
+        self.audio_samples = 0
+        self.last_video_pts = -1
+        try:
+            self.container = av.open(str(path), mode="w", format="matroska")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise RecordError(f"cannot create segment {path}: {exc}") from None
+        rate = Fraction(fps).limit_denominator(1001)
+        self.video = self.container.add_stream(settings.video_codec, rate=rate)
+        self.video.width = width
+        self.video.height = height
+        self.video.pix_fmt = "yuvj420p" if settings.video_codec == "mjpeg" else "yuv420p"
+        self.video.time_base = VIDEO_TIME_BASE
+        self.video.codec_context.time_base = VIDEO_TIME_BASE
+        self.video.codec_context.gop_size = max(1, math.ceil(fps * settings.segment_seconds))
+        if settings.video_codec == "libx264":
+            # scenecut=0: a segment is exactly one GOP, so segments can be cut, dropped or joined on any boundary.
+            self.video.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": str(settings.video_crf),
+                                  "x264-params": "scenecut=0"}
+        layout = "mono" if audio_channels == 1 else "stereo"
+        self.audio = self.container.add_stream(settings.audio_codec, rate=audio_rate, layout=layout)
+        self.audio.time_base = Fraction(1, audio_rate)
+        self.audio_rate = audio_rate
+        self.audio_layout = layout
+
+    def add_frame(self, image: np.ndarray, pts: int) -> None:
+        import av
+
+        if pts <= self.last_video_pts:  # the muxer needs strictly increasing video timestamps
+            return
+        self.last_video_pts = pts
+        video_frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        video_frame.pts = pts
+        video_frame.time_base = VIDEO_TIME_BASE
+        for packet in self.video.encode(video_frame):
+            self.container.mux(packet)
+        self.video_frames += 1
+
+    def add_audio(self, samples: np.ndarray, pts: int) -> None:
+        import av
+
+        pcm = np.clip(np.nan_to_num(samples), -1.0, 1.0)
+        pcm = np.round(pcm * 32767.0).astype(np.int16)
+        audio_frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout=self.audio_layout)
+        audio_frame.sample_rate = self.audio_rate
+        audio_frame.pts = pts
+        audio_frame.time_base = Fraction(1, self.audio_rate)
+        for packet in self.audio.encode(audio_frame):
+            self.container.mux(packet)
+        self.audio_samples += samples.shape[0]
+
+    def close(self) -> None:
+        for stream in (self.video, self.audio):
+            for packet in stream.encode(None):
+                self.container.mux(packet)
+        self.container.close()
+
+
+class SegmentRecorder:
+    """Writes frames and processed audio blocks, on one clock, into GOP-aligned segment files.
+
+    ``origin`` is the capture time the recording starts at; frames and samples before it are skipped. Segment k
+    covers ``[origin + k·S, origin + (k+1)·S)``. At most two segments are open at once (audio and video arrive a
+    little out of step); a segment is closed when both streams have moved past its end, or when a third would open.
+    Retention deletes the oldest segment files beyond ``keep_segments`` or ``max_bytes``.
+    """
+
+    def __init__(self, settings: RecordSettings, directory: Path, *, origin: float, width: int, height: int,
+                 fps: float, audio_rate: int, audio_channels: int = 1, prefix: str = "seg"):
+        if width <= 0 or height <= 0 or width % 2 or height % 2:
+            raise RecordError(f"frame size {width}x{height} cannot be encoded: width and height must be even")
+        if audio_channels not in (1, 2):
+            raise RecordError(f"{audio_channels} audio channels: the recording carries mono or stereo")
+        self.settings = settings
+        self.directory = Path(directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RecordError(f"cannot create recording directory {self.directory}: {exc}") from None
+        self.origin = origin
+        self.size = (width, height)
+        self.fps = fps
+        self.audio_rate = audio_rate
+        self.audio_channels = audio_channels
+        self.prefix = prefix
+        self._open: dict[int, _OpenSegment] = {}
+        self._video_watermark = -math.inf
+        self._audio_watermark = -math.inf
+        self._pending_audio = np.zeros((0, audio_channels), np.float32)
+        self._next_audio_pts: int | None = None
+        self.finished: list[SegmentInfo] = []
+        self._closed_up_to = -1
+        self.frames_skipped = 0
+        self.late_items = 0
+        self.audio_gaps = 0
+
+    # -- input ---------------------------------------------------------------------------------------------------
+    def add_frame(self, frame: Frame) -> None:
+        rel = frame.t - self.origin
+        if rel < 0:
+            return
+        if frame.image.shape[1::-1] != self.size or frame.image.dtype != np.uint8:
+            self.frames_skipped += 1
+            log.warning("frame not recorded: wrong size or type", extra=kv(
+                shape=frame.image.shape, dtype=frame.image.dtype, expected=f"{self.size[1]}x{self.size[0]}x3 uint8"))
+            return
+        segment = self._segment_for(self._index_of(rel))
+        if segment is not None:
+            segment.add_frame(np.ascontiguousarray(frame.image), round(rel / VIDEO_TIME_BASE))
+        self._video_watermark = max(self._video_watermark, rel)
+        self._close_finished()
+
+    def add_audio(self, block: AudioBlock) -> None:
+        if block.rate != self.audio_rate:
+            raise RecordError(f"audio block at {block.rate} Hz, the recording is {self.audio_rate} Hz")
+        samples = block.samples.reshape(block.frames, -1).astype(np.float32, copy=False)
+        if samples.shape[1] != self.audio_channels:
+            samples = np.repeat(samples.mean(axis=1, keepdims=True), self.audio_channels, axis=1)
+        start_pts = round((block.t0 - self.origin) * self.audio_rate)
+        if self._next_audio_pts is None:
+            if start_pts + samples.shape[0] <= 0:
+                return
+            if start_pts < 0:  # the block straddles the origin: keep only the part after it
+                samples = samples[-start_pts:]
+                start_pts = 0
+            self._next_audio_pts = start_pts
+        else:
+            expected = self._next_audio_pts + self._pending_audio.shape[0]
+            # Capture re-anchors its clock after an overrun; follow it only when it moved by more than a packet,
+            # so that jitter in block timestamps never tears the sample-accurate audio timeline.
+            if abs(start_pts - expected) > self.settings.audio_packet_frames:
+                self.audio_gaps += 1
+                self._flush_audio_packets(final=True)
+                self._next_audio_pts = max(start_pts, expected)
+        self._pending_audio = np.concatenate([self._pending_audio, samples])
+        self._flush_audio_packets(final=False)
+        self._close_finished()
+
+    # -- segments ------------------------------------------------------------------------------------------------
+    def _index_of(self, rel_seconds: float) -> int:
+        # Capture times are sums of float periods: snap to the microsecond so a frame due exactly on a boundary
+        # (0.6 s at 30 fps) opens the next segment instead of becoming a second key frame in this one.
+        return int(round(rel_seconds, 6) // self.settings.segment_seconds)
+
+    def _segment_for(self, index: int) -> _OpenSegment | None:
+        if index in self._open:
+            return self._open[index]
+        if index <= self._closed_up_to:
+            self.late_items += 1  # data for a segment already closed: it cannot be written any more
+            return None
+        while len(self._open) >= 2:
+            self._finish(min(self._open))
+        path = self.directory / f"{self.prefix}-{index:06d}.mkv"
+        segment = _OpenSegment(index, path, self.settings, *self.size, self.fps, self.audio_rate,
+                               self.audio_channels)
+        self._open[index] = segment
+        return segment
+
+    def _flush_audio_packets(self, final: bool) -> None:
+        size = self.settings.audio_packet_frames
+        assert self._next_audio_pts is not None
+        while self._pending_audio.shape[0] >= size or (final and self._pending_audio.shape[0] > 0):
+            packet = self._pending_audio[:size]
+            self._pending_audio = self._pending_audio[size:]
+            pts = self._next_audio_pts
+            self._next_audio_pts += packet.shape[0]
+            segment = self._segment_for(self._index_of(pts / self.audio_rate))
+            if segment is not None:
+                segment.add_audio(packet, pts)
+            self._audio_watermark = max(self._audio_watermark, self._next_audio_pts / self.audio_rate)
+
+    def _close_finished(self) -> None:
+        both = min(self._video_watermark, self._audio_watermark)
+        for index in sorted(self._open):
+            if (index + 1) * self.settings.segment_seconds <= both:
+                self._finish(index)
+
+    def _finish(self, index: int) -> None:
+        segment = self._open.pop(index)
+        segment.close()
+        self._closed_up_to = max(self._closed_up_to, index)
+        span = self.settings.segment_seconds
+        info = SegmentInfo(index, segment.path, self.origin + index * span, self.origin + (index + 1) * span,
+                           segment.video_frames, segment.audio_samples)
+        self.finished.append(info)
+        log.info("segment written", extra=kv(path=segment.path.name, frames=segment.video_frames,
+                                             samples=segment.audio_samples))
+        self._apply_retention()
+
+    def _apply_retention(self) -> None:
+        files = sorted(self.directory.glob(f"{self.prefix}-*.mkv"))
+        open_paths = {s.path for s in self._open.values()}
+        files = [f for f in files if f not in open_paths]
+        sizes = {f: f.stat().st_size for f in files}
+        total = sum(sizes.values())
+        while files and (len(files) > self.settings.keep_segments or total > self.settings.max_bytes):
+            oldest = files.pop(0)
+            total -= sizes[oldest]
+            oldest.unlink(missing_ok=True)
+            log.info("segment deleted by retention", extra=kv(path=oldest.name))
+
+    def close(self) -> list[SegmentInfo]:
+        """Flush the last audio, close every open segment, and return all segments written."""
+        if self._next_audio_pts is not None:
+            self._flush_audio_packets(final=True)
+        for index in sorted(self._open):
+            self._finish(index)
+        return list(self.finished)
+
+
+def assemble(segment_paths: Iterable[Path], out_path: Path) -> Path:
+    """Join segment files into one target recording by copying their packets (no re-encoding).
+
+    The segments' timestamps are already on one timeline, so packets are copied as they are; a missing segment
+    leaves a gap in time rather than shifting what follows.
+    """
+    import av
+
+    paths = [Path(p) for p in segment_paths]
+    if not paths:
+        raise RecordError("no segments to assemble")
+    with av.open(str(paths[0])) as first:
+        in_video = first.streams.video[0]
+        in_audio = first.streams.audio[0]
+        out = av.open(str(out_path), mode="w", format="matroska")
+        out_video = out.add_stream_from_template(in_video)
+        out_audio = out.add_stream_from_template(in_audio)
+    try:
+        for path in paths:
+            with av.open(str(path)) as segment:
+                streams = {segment.streams.video[0].index: out_video, segment.streams.audio[0].index: out_audio}
+                for packet in segment.demux():
+                    if packet.dts is None:
+                        continue
+                    packet.stream = streams[packet.stream_index]
+                    out.mux(packet)
+    finally:
+        out.close()
+    return out_path

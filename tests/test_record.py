@@ -1,0 +1,105 @@
+"""The target recording: GOP-aligned segments carrying their own audio, assembled without re-timing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from liverec_edge.media import decode_audio, iter_video_frames
+from liverec_edge.record.segments import RecordError, SegmentRecorder, assemble
+from liverec_edge.record.settings import RecordSettings
+from liverec_edge.types import AudioBlock, Frame
+
+RATE = 48_000
+
+
+def _record(tmp_path: Path, frames: list[tuple[float, np.ndarray]], audio: np.ndarray, origin: float,
+            audio_block: int = 1000, **settings) -> list:
+    height, width = frames[0][1].shape[:2]
+    recorder = SegmentRecorder(RecordSettings(**settings), tmp_path, origin=origin, width=width, height=height,
+                               fps=30, audio_rate=RATE)
+    # Interleave the two streams the way capture delivers them: by time, audio in odd-sized blocks.
+    audio_pos = 0
+    for index, (t, image) in enumerate(frames):
+        while audio_pos < audio.shape[0] and origin + audio_pos / RATE <= t:
+            block = audio[audio_pos:audio_pos + audio_block]
+            recorder.add_audio(AudioBlock(origin + audio_pos / RATE, block[:, None], RATE))
+            audio_pos += block.shape[0]
+        recorder.add_frame(Frame(t, index, image))
+    while audio_pos < audio.shape[0]:
+        block = audio[audio_pos:audio_pos + audio_block]
+        recorder.add_audio(AudioBlock(origin + audio_pos / RATE, block[:, None], RATE))
+        audio_pos += block.shape[0]
+    return recorder.close()
+
+
+def test_segments_start_on_key_frames_and_carry_their_audio(tmp_path: Path, shared_media: Path) -> None:
+    clip = [(t, img) for t, img in iter_video_frames(shared_media / "video/asl/eat.mkv")]
+    origin = 100.0
+    frames = [(origin + t, img) for t, img in clip]
+    speech, _ = decode_audio(shared_media / "speech/jfk.wav", RATE)
+    speech = speech[: int(clip[-1][0] * RATE) + RATE // 30]
+
+    segments = _record(tmp_path, frames, speech, origin, segment_seconds=0.6)
+
+    assert [s.index for s in segments] == list(range(len(segments)))
+    assert len(segments) == int(clip[-1][0] // 0.6) + 1
+    assert sum(s.video_frames for s in segments) == len(clip)
+    assert sum(s.audio_samples for s in segments) == speech.shape[0]
+    for segment in segments:
+        with av.open(str(segment.path)) as container:
+            video_packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+            assert video_packets[0].is_keyframe, f"{segment.path.name} does not start on a key frame"
+            assert sum(p.is_keyframe for p in video_packets) == 1, "a segment is exactly one GOP"
+            start = float(video_packets[0].pts * video_packets[0].time_base)
+            assert start == pytest.approx(segment.start - origin, abs=1 / 30)
+
+
+def test_assembled_recording_keeps_audio_samples_and_sync(tmp_path: Path, shared_media: Path) -> None:
+    origin = 5.0
+    n_frames = 75
+    frames = []
+    for index in range(n_frames):
+        image = np.zeros((240, 320, 3), np.uint8)
+        if index == 40:  # a white flash at 40/30 s ...
+            image[:] = 255
+        frames.append((origin + index / 30, image))
+    speech, _ = decode_audio(shared_media / "speech/librispeech_198-209-0000.ogg", RATE)
+    audio = 0.3 * speech[: n_frames * RATE // 30]
+    click_at = int(40 / 30 * RATE)  # ... and a click at the same capture time
+    audio[click_at:click_at + 48] = 0.99
+
+    segments = _record(tmp_path / "segs", frames, audio, origin, audio_block=777, segment_seconds=1.0)
+    out = assemble([s.path for s in segments], tmp_path / "target.mkv")
+
+    decoded, rate = decode_audio(out)
+    assert rate == RATE
+    assert decoded.shape[0] == audio.shape[0]
+    assert np.max(np.abs(decoded - audio)) < 2 / 32768  # PCM s16: only quantisation
+    video = list(iter_video_frames(out))
+    assert len(video) == n_frames
+    flash_t = next(t for t, image in video if image.mean() > 200)
+    click_t = int(np.argmax(np.abs(decoded) > 0.98)) / RATE
+    assert abs(flash_t - click_t) < 1 / 30
+
+
+def test_retention_keeps_only_the_newest_segments(tmp_path: Path) -> None:
+    frames = [(i / 30, np.full((64, 64, 3), i % 255, np.uint8)) for i in range(150)]
+    audio = np.zeros(150 * RATE // 30, np.float32)
+    _record(tmp_path, frames, audio, 0.0, segment_seconds=1.0, keep_segments=2)
+    assert sorted(p.name for p in tmp_path.glob("seg-*.mkv")) == ["seg-000003.mkv", "seg-000004.mkv"]
+
+
+def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(RecordError, match="even"):
+        SegmentRecorder(RecordSettings(), tmp_path, origin=0, width=641, height=480, fps=30, audio_rate=RATE)
+    recorder = SegmentRecorder(RecordSettings(), tmp_path, origin=0, width=64, height=64, fps=30, audio_rate=RATE)
+    recorder.add_frame(Frame(0.1, 0, np.zeros((32, 32, 3), np.uint8)))  # wrong size: skipped, counted
+    assert recorder.frames_skipped == 1
+    with pytest.raises(RecordError, match="44100 Hz"):
+        recorder.add_audio(AudioBlock(0.0, np.zeros((10, 1), np.float32), 44_100))
+    recorder.add_audio(AudioBlock(0.0, np.full((100, 1), np.nan, np.float32), RATE))  # NaN is written as silence
+    recorder.close()
