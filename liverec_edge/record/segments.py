@@ -69,7 +69,9 @@ class _OpenSegment:
         self.video.pix_fmt = "yuvj420p" if settings.video_codec == "mjpeg" else "yuv420p"
         self.video.time_base = VIDEO_TIME_BASE
         self.video.codec_context.time_base = VIDEO_TIME_BASE
-        self.video.codec_context.gop_size = max(1, math.ceil(fps * settings.segment_seconds))
+        # A fresh encoder per segment gives the key frame; a GOP longer than the segment makes it the only one even
+        # when a real camera delivers a frame or two more than fps × seconds.
+        self.video.codec_context.gop_size = max(2, 2 * math.ceil(fps * settings.segment_seconds))
         if settings.video_codec == "libx264":
             # scenecut=0: a segment is exactly one GOP, so segments can be cut, dropped or joined on any boundary.
             self.video.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": str(settings.video_crf),
