@@ -1,0 +1,107 @@
+"""Log-mel front end: streaming == batch, known tones land in the right bands, bad input stays harmless."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liverec_edge.audio.features import (
+    FeatureParams,
+    StreamingLogMel,
+    hz_to_mel,
+    logmel,
+    mel_filterbank,
+    mel_to_hz,
+    resample_to_16k,
+)
+from liverec_edge.media import decode_audio
+
+
+@pytest.fixture(scope="module")
+def speech_16k(shared_media) -> np.ndarray:
+    samples, _ = decode_audio(shared_media / "speech" / "jfk.wav", 16_000)
+    return samples
+
+
+def test_streaming_matches_batch_on_real_speech_with_random_chunks(speech_16k: np.ndarray) -> None:
+    rng = np.random.default_rng(7)
+    stream = StreamingLogMel(history_frames=2000)
+    pos = 0
+    while pos < speech_16k.size:
+        size = int(rng.choice([0, 1, 159, 160, 161, 399, 400, 1024, 4800]))
+        stream.push(speech_16k[pos : pos + size])
+        pos += size
+    batch = logmel(speech_16k)
+    assert stream.frames_total == batch.shape[0] == FeatureParams().n_frames(speech_16k.size)
+    held = stream.window(stream.oldest_frame, stream.frames_total - stream.oldest_frame)
+    np.testing.assert_allclose(held, batch[stream.oldest_frame :], rtol=0, atol=1e-4)
+
+
+def test_streaming_overlapping_windows_reuse_the_same_frames(speech_16k: np.ndarray) -> None:
+    params = FeatureParams()
+    stream = StreamingLogMel(history_frames=300)
+    batch = logmel(speech_16k)
+    for start in range(0, speech_16k.size - 16_000, 1600):  # 100 ms steps, arrival-sized blocks
+        stream.push(speech_16k[start : start + 1600])
+        if stream.frames_total >= 100:
+            first = stream.frames_total - 100
+            np.testing.assert_allclose(stream.latest(100), batch[first : first + 100], atol=1e-4)
+            # a window 30 frames back overlaps the last one by 70 frames: same numbers, no recomputation
+            if first >= 30:
+                np.testing.assert_array_equal(stream.window(first - 30, 100)[30:], stream.latest(100)[:70])
+    assert params.n_samples(100) == 16_240
+
+
+def test_history_is_bounded_and_old_frames_are_refused(speech_16k: np.ndarray) -> None:
+    stream = StreamingLogMel(history_frames=50)
+    stream.push(speech_16k[:32_000])
+    assert stream.frames_total == FeatureParams().n_frames(32_000)
+    assert stream.oldest_frame == stream.frames_total - 50
+    with pytest.raises(IndexError):
+        stream.window(0, 10)
+    with pytest.raises(IndexError):
+        stream.window(stream.frames_total - 5, 10)  # not computed yet
+    np.testing.assert_allclose(stream.latest(50), logmel(speech_16k[:32_000])[-50:], atol=1e-4)
+
+
+def test_a_tone_peaks_in_the_band_that_contains_it() -> None:
+    t = np.arange(16_240) / 16_000
+    for freq in (60.0, 440.0, 1000.0, 3000.0, 7000.0):
+        feats = logmel(0.5 * np.sin(2 * np.pi * freq * t))
+        assert feats.shape == (100, 64)
+        centres = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(8000.0), 66))[1:-1]
+        peak_band = int(np.argmax(feats.mean(axis=0)))
+        assert abs(centres[peak_band] - freq) <= max(40.0, 0.08 * freq), (freq, centres[peak_band])
+
+
+def test_every_mel_band_has_weight() -> None:
+    bank = mel_filterbank(16_000, 512, 64, 0.0, 8000.0)
+    assert bank.shape == (257, 64)
+    assert (bank.sum(axis=0) > 0).all()
+
+
+def test_bad_input_gives_quiet_frames_not_errors() -> None:
+    bad = np.full(16_240, np.nan, np.float32)
+    bad[::7] = np.inf
+    feats = logmel(bad)
+    assert np.isfinite(feats).all()
+    np.testing.assert_allclose(feats, np.log(1e-10), atol=1e-4)
+    assert logmel(np.zeros(100, np.float32)).shape == (0, 64)  # shorter than one frame
+    with pytest.raises(ValueError):
+        logmel(np.zeros((16_000, 2), np.float32))
+    stream = StreamingLogMel()
+    assert stream.push(np.zeros(0, np.float32)) == 0
+    stream.push(bad)
+    assert np.isfinite(stream.latest(10)).all()
+
+
+def test_resample_48k_to_16k_keeps_a_tone_and_the_length(speech_16k: np.ndarray) -> None:
+    t = np.arange(48_000) / 48_000
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    out = resample_to_16k(tone, 48_000)
+    assert out.shape == (16_000,) and out.dtype == np.float32
+    expected = np.sin(2 * np.pi * 1000 * np.arange(16_000) / 16_000)
+    assert np.max(np.abs(out[200:-200] - expected[200:-200])) < 1e-2
+    assert resample_to_16k(speech_16k, 16_000) is not None
+    with pytest.raises(ValueError):
+        resample_to_16k(tone, 0)
