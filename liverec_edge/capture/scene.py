@@ -1,0 +1,199 @@
+"""The demo studio camera: a still portrait of the presenter, animated by a deterministic script of keyframes.
+
+The presenter sits at the desk (``normal``), leans in towards the camera and mic (``lean_in``: larger and lower in
+the frame), leaves the frame sideways (``away``) and comes back. Because frame *k* is drawn from the script at media
+time ``k / fps``, the demo and the tests know exactly when the presenter leans in or is absent.
+
+Public API::
+
+    script = SceneScript(keyframes, cycle_s=24.0, transition_s=0.5)    # keyframes: SceneKeyframe or (at_s, pose)
+    script.pose_at(t) -> ScenePose        # interpolated placement at media time t
+    script.label_at(t) -> str             # "normal" | "lean_in" | "away" | "moving" (during a transition)
+    script.expected_behaviour(t) -> str | None   # "lean_in", "absent" or None: what the behaviour stage should tag
+    SceneCamera(portrait: np.ndarray, width, height, fps, script, paced=True)  # a CameraSource
+    SceneCamera.from_settings(camera_settings)
+    camera.render(media_t) -> np.ndarray
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from liverec_edge.capture.base import SourceContext, SourceError
+from liverec_edge.capture.camera import _PacedClockSource
+from liverec_edge.capture.settings import CameraSettings, SceneKeyframe
+from liverec_edge.media import MediaError, load_image
+
+
+@dataclass(frozen=True, slots=True)
+class ScenePose:
+    """Placement of the portrait: ``scale`` of its resting size, offset in frame widths/heights (right/down)."""
+
+    scale: float
+    dx: float
+    dy: float
+
+
+#: Where each named pose puts the presenter. Lean-in grows the portrait about a point near the bottom centre (the
+#: desk mic), so the face gets larger and comes down towards the mic, as it does when someone leans in.
+POSES: dict[str, ScenePose] = {
+    "normal": ScenePose(scale=1.0, dx=0.0, dy=0.0),
+    "lean_in": ScenePose(scale=1.55, dx=0.0, dy=0.10),
+    "away": ScenePose(scale=1.0, dx=1.25, dy=0.0),
+}
+
+_BEHAVIOUR_OF_POSE = {"lean_in": "lean_in", "away": "absent"}
+
+
+def _ease(x: float) -> float:
+    """Smoothstep: a move starts and ends gently."""
+    x = min(max(x, 0.0), 1.0)
+    return x * x * (3 - 2 * x)
+
+
+class SceneScript:
+    """Keyframes ``(at_s, pose)``: from ``at_s`` the presenter moves to ``pose`` over ``transition_s`` seconds; the
+    script repeats every ``cycle_s`` (moving from the last pose back to the first at the wrap)."""
+
+    def __init__(
+        self,
+        keyframes: Sequence[SceneKeyframe] | Sequence[tuple[float, str]],
+        cycle_s: float,
+        transition_s: float = 0.5,
+    ):
+        keys = [(k.at_s, k.pose) if isinstance(k, SceneKeyframe) else (float(k[0]), str(k[1])) for k in keyframes]
+        if not keys or keys[0][0] != 0:
+            raise ValueError("a scene script must start with a keyframe at 0 s")
+        for _, pose in keys:
+            if pose not in POSES:
+                raise ValueError(f"unknown scene pose {pose!r} (known: {', '.join(POSES)})")
+        times = [t for t, _ in keys]
+        if any(b <= a for a, b in itertools.pairwise(times)) or times[-1] >= cycle_s:
+            raise ValueError(f"keyframe times must increase and stay below cycle_s={cycle_s}: {times}")
+        self.keys = keys
+        self.cycle_s = float(cycle_s)
+        self.transition_s = float(transition_s)
+        self._times = times
+
+    def _segment(self, t: float) -> tuple[str, str, float]:
+        """(pose moved from, pose moved to, seconds since the move started) at media time t."""
+        local = t % self.cycle_s
+        i = bisect.bisect_right(self._times, local) - 1
+        target = self.keys[i][1]
+        previous = self.keys[i - 1][1] if i > 0 else self.keys[-1][1]
+        if i == 0 and t < self.cycle_s:  # the very first keyframe is where the presenter starts, not a move
+            previous = target
+        return previous, target, local - self._times[i]
+
+    def pose_at(self, t: float) -> ScenePose:
+        previous, target, since = self._segment(t)
+        a, b = POSES[previous], POSES[target]
+        x = _ease(since / self.transition_s) if self.transition_s > 0 else 1.0
+        return ScenePose(
+            scale=a.scale + (b.scale - a.scale) * x, dx=a.dx + (b.dx - a.dx) * x, dy=a.dy + (b.dy - a.dy) * x
+        )
+
+    def label_at(self, t: float) -> str:
+        previous, target, since = self._segment(t)
+        if previous != target and since < self.transition_s:
+            return "moving"
+        return target
+
+    def expected_behaviour(self, t: float) -> str | None:
+        """The behaviour the scene shows at media time t once a move is complete (None: normal or moving)."""
+        return _BEHAVIOUR_OF_POSE.get(self.label_at(t))
+
+
+class SceneCamera(_PacedClockSource):
+    """Renders the portrait into a studio backdrop at its scripted placement, frame *k* at media time ``k / fps``."""
+
+    def __init__(
+        self,
+        portrait: np.ndarray,
+        width: int,
+        height: int,
+        fps: float,
+        script: SceneScript,
+        paced: bool = True,
+    ):
+        super().__init__(fps, paced)
+        if portrait.ndim != 3 or portrait.shape[2] != 3 or portrait.dtype != np.uint8:
+            raise SourceError(f"scene portrait must be H×W×3 uint8 RGB, got {portrait.shape} {portrait.dtype}")
+        self.name = f"scene {width}x{height}@{fps:g}"
+        self.width, self.height = int(width), int(height)
+        self.script = script
+        self._portrait = portrait
+        # At rest the portrait fills 85 % of the frame height, standing on the bottom edge, centred.
+        self._rest_h = 0.85 * self.height
+        self._rest_w = self._rest_h * portrait.shape[1] / portrait.shape[0]
+        self._backdrop = self._make_backdrop()
+        self._resized: dict[tuple[int, int], np.ndarray] = {}
+
+    @classmethod
+    def from_settings(cls, settings: CameraSettings) -> SceneCamera:
+        if settings.path is None:
+            raise SourceError("capture.camera.path is required for kind 'scene' (the presenter's portrait)")
+        try:
+            portrait = load_image(settings.path)
+        except MediaError as exc:
+            raise SourceError(f"capture.camera.path: {exc}") from None
+        script = SceneScript(settings.scene_script, settings.scene_cycle_s, settings.scene_transition_s)
+        return cls(portrait, settings.width, settings.height, settings.fps, script, paced=settings.paced)
+
+    def _make_backdrop(self) -> np.ndarray:
+        """A dim studio wall (vertical gradient) with a desk along the bottom."""
+        h, w = self.height, self.width
+        shade = np.linspace(70, 30, h, dtype=np.float32)[:, None, None]
+        wall = np.broadcast_to(shade * np.array([0.55, 0.6, 1.0], np.float32), (h, w, 3))
+        backdrop = wall.astype(np.uint8).copy()
+        backdrop[int(h * 0.9) :] = (92, 64, 40)
+        return backdrop
+
+    def _portrait_at(self, out_w: int, out_h: int) -> np.ndarray:
+        key = (out_w, out_h)
+        cached = self._resized.get(key)
+        if cached is None:
+            from PIL import Image
+
+            cached = np.asarray(Image.fromarray(self._portrait).resize(key, Image.BILINEAR))
+            if len(self._resized) > 64:  # moves pass through many sizes; the resting ones come back
+                self._resized.clear()
+            self._resized[key] = cached
+        return cached
+
+    def render(self, media_t: float) -> np.ndarray:
+        """The frame at media time ``media_t`` (deterministic)."""
+        pose = self.script.pose_at(media_t)
+        image = self._backdrop.copy()
+        out_w = max(1, round(self._rest_w * pose.scale))
+        out_h = max(1, round(self._rest_h * pose.scale))
+        # Scale about the bottom centre (the desk mic), then shift.
+        cx = self.width / 2 + pose.dx * self.width
+        bottom = self.height + pose.dy * self.height
+        x0 = round(cx - out_w / 2)
+        y0 = round(bottom - out_h)
+        fx0, fy0 = max(x0, 0), max(y0, 0)
+        fx1, fy1 = min(x0 + out_w, self.width), min(y0 + out_h, self.height)
+        if fx1 > fx0 and fy1 > fy0:
+            portrait = self._portrait_at(out_w, out_h)
+            image[fy0:fy1, fx0:fx1] = portrait[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+        return image
+
+    def open(self, ctx: SourceContext) -> None:
+        self._ctx = ctx
+        self._k = 0
+
+    def read(self) -> tuple[float, np.ndarray] | None:
+        slot = self._next_slot()
+        if slot is None:
+            return None
+        k, t = slot
+        return t, self.render(k / self.fps)
+
+    def close(self) -> None:
+        self._ctx = None
