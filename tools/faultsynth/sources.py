@@ -1,0 +1,134 @@
+"""The real recordings the fault windows are built from, and their split by source recording.
+
+Every file in ``../shared/media`` (see its CREDITS.md) belongs to exactly one of train / val / test, so no recording
+that graded the model ever trained it. Speech and music have only a handful of files, so each split gets whole
+files; the 8 keyboard and 20 mains recordings split roughly 5/1/2 and 14/3/3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import butter, hilbert, sosfiltfilt
+
+from liverec_edge.media import decode_audio
+
+RATE = 16_000
+MAINS_RATE = 400
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+
+SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
+    "train": {
+        "speech": ("speech/librispeech_198-209-0000.ogg", "speech/librispeech_3436-172162-0000.ogg"),
+        "music": (
+            "music/Kevin_MacLeod_-_Vibe_Ace.ogg",
+            "music/Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.ogg",
+        ),
+        "keyboard": tuple(f"keyboard/zoom_{k}.wav" for k in "abcde"),
+        "hum": tuple(f"hum/enf_whu_h1_ref_{i:03d}.wav" for i in range(1, 15)),
+    },
+    "val": {
+        "speech": ("speech/librispeech_5703-47212-0000.ogg",),
+        "music": ("music/Karissa_Hobbs_-_Lets_Go_Fishin.ogg",),
+        "keyboard": ("keyboard/zoom_f.wav",),
+        "hum": tuple(f"hum/enf_whu_h1_ref_{i:03d}.wav" for i in range(15, 18)),
+    },
+    "test": {
+        "speech": ("speech/jfk.wav",),
+        "music": ("music/Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).ogg",),
+        "keyboard": tuple(f"keyboard/zoom_{k}.wav" for k in "gh"),
+        "hum": tuple(f"hum/enf_whu_h1_ref_{i:03d}.wav" for i in range(18, 21)),
+    },
+}
+
+
+@dataclass
+class MainsTrack:
+    """A real mains recording reduced to its unwrapped fundamental phase (radians) at 400 Hz."""
+
+    name: str
+    phase: np.ndarray
+
+    @property
+    def seconds(self) -> float:
+        return self.phase.size / MAINS_RATE
+
+
+@dataclass
+class SplitSources:
+    """Decoded material of one split, all mono float32 at 16 kHz (mains: phase at 400 Hz)."""
+
+    split: str
+    speech: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    music: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    keypresses: list[tuple[str, np.ndarray]] = field(default_factory=list)  # one entry per isolated key press
+    mains: list[MainsTrack] = field(default_factory=list)
+
+
+def mains_phase(waveform_400hz: np.ndarray) -> np.ndarray:
+    """Unwrapped phase of the mains fundamental: band-pass 40–70 Hz, analytic signal, unwrap.
+
+    The recordings are ~50 Hz with natural wander (ENF); the phase carries that wander into the synthetic hum.
+    """
+    sos = butter(4, [40.0, 70.0], btype="bandpass", fs=MAINS_RATE, output="sos")
+    fundamental = sosfiltfilt(sos, waveform_400hz.astype(np.float64))
+    phase = np.unwrap(np.angle(hilbert(fundamental)))
+    edge = 2 * MAINS_RATE  # the filter and the analytic signal are unreliable at the ends: drop 2 s each side
+    return phase[edge:-edge] if phase.size > 4 * edge + MAINS_RATE else phase
+
+
+def extract_keypresses(samples: np.ndarray, rate: int = RATE) -> list[np.ndarray]:
+    """Cut each key press out of a recording of isolated presses: energy onsets, 10 ms before to 150 ms after.
+
+    The Zoom recordings hold 25 presses of one key with quiet gaps; a press is a 5 ms-frame energy peak 12 dB over
+    the recording's median frame energy, at least 200 ms after the previous one.
+    """
+    hop = rate // 200
+    n = samples.size // hop
+    energy = (samples[: n * hop].reshape(n, hop) ** 2).mean(axis=1) + 1e-12
+    level = 10 * np.log10(energy)
+    threshold = np.median(level) + 12.0
+    presses: list[np.ndarray] = []
+    last = -(10**9)
+    pre, post = int(0.010 * rate), int(0.150 * rate)
+    for i in np.flatnonzero(level > threshold):
+        start = i * hop
+        if start - last < int(0.2 * rate):
+            continue
+        last = start
+        if start - pre < 0 or start + post > samples.size:
+            continue
+        snippet = samples[start - pre : start + post].astype(np.float32).copy()
+        fade = int(0.005 * rate)
+        snippet[:fade] *= np.linspace(0, 1, fade, dtype=np.float32)
+        snippet[-fade:] *= np.linspace(1, 0, fade, dtype=np.float32)
+        presses.append(snippet)
+    return presses
+
+
+@lru_cache(maxsize=3)
+def load_split(media_dir: Path, split: str) -> SplitSources:
+    """Decode every recording of ``split`` (cached per process: the sources are read-only afterwards)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLIT_NAMES}")
+    files = SPLITS[split]
+    sources = SplitSources(split=split)
+    for rel in files["speech"]:
+        audio, _ = decode_audio(media_dir / rel, RATE)
+        sources.speech.append((rel, audio / max(1e-6, float(np.max(np.abs(audio))))))
+    for rel in files["music"]:
+        audio, _ = decode_audio(media_dir / rel, RATE)
+        sources.music.append((rel, audio / max(1e-6, float(np.max(np.abs(audio))))))
+    for rel in files["keyboard"]:
+        audio, _ = decode_audio(media_dir / rel, RATE)
+        for index, press in enumerate(extract_keypresses(audio)):
+            sources.keypresses.append((f"{rel}#{index}", press / max(1e-6, float(np.max(np.abs(press))))))
+    for rel in files["hum"]:
+        wave, rate = decode_audio(media_dir / rel)
+        if rate != MAINS_RATE:
+            raise ValueError(f"{rel}: expected the ENF recordings at {MAINS_RATE} Hz, got {rate}")
+        sources.mains.append(MainsTrack(rel, mains_phase(wave)))
+    return sources
