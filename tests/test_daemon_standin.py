@@ -1,0 +1,205 @@
+"""A stand-in capture stage and a script that runs the real daemon with it, for the daemon's process-level tests.
+
+Run as ``python tests/test_daemon_standin.py --config F [--freeze-file P] [--seconds N]``. The stand-in produces
+frames at 30 fps on the bus like capture does, and stops producing while ``--freeze-file`` exists, which is how the
+tests make the pipeline stall without stopping the process. (No tests in here; pytest imports it harmlessly.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from liverec_edge.pipeline import TOPIC_AUDIO, TOPIC_FRAMES, HealthValue, StageBase, StageContext
+from liverec_edge.types import AudioBlock, Frame
+
+
+class StandInCapture(StageBase):
+    """Frames and audio blocks from a timer: what capture publishes, without any source behind it."""
+
+    name = "capture"
+    critical = True
+
+    def __init__(self, freeze_file: Path | None = None, fps: float = 30.0):
+        super().__init__()
+        self.freeze_file = freeze_file
+        self.fps = fps
+        self.frames = 0
+        self._image = np.zeros((48, 64, 3), np.uint8)
+        self._silence = np.zeros((1600, 1), np.float32)
+
+    async def run(self, ctx: StageContext) -> None:
+        while True:
+            await asyncio.sleep(1.0 / self.fps)
+            if self.freeze_file is not None and self.freeze_file.exists():
+                continue
+            t = ctx.clock()
+            ctx.bus.publish(TOPIC_FRAMES, Frame(t=t, index=self.frames, image=self._image))
+            ctx.bus.publish(TOPIC_AUDIO, AudioBlock(t0=t, samples=self._silence, rate=48000))
+            self.frames += 1
+            self.meter.beat(1)
+
+    def health(self) -> Mapping[str, HealthValue]:
+        return {"frames": self.frames, "fps": round(self.meter.rate(), 1), "audio_rate": 48000}
+
+
+def main(argv: list[str]) -> int:
+    from liverec_edge.config import ConfigError, load_config
+    from liverec_edge.control.stage import ControlStage
+    from liverec_edge.daemon import run_blocking
+    from liverec_edge.logs import setup_logging
+    from liverec_edge.pipeline import PassThroughStage
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--freeze-file", type=Path, default=None)
+    parser.add_argument("--seconds", type=float, default=None)
+    args = parser.parse_args(argv)
+    setup_logging("info")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    stages = [StandInCapture(args.freeze_file), PassThroughStage(), ControlStage()]
+    return run_blocking(config, seconds=args.seconds, stages=stages, config_path=args.config)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+# --- helpers the daemon and control tests share ----------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+STANDIN_SCRIPT = Path(__file__).resolve()
+
+
+class NotifyListener:
+    """A bound NOTIFY_SOCKET: what systemd would receive from the daemon, message by message."""
+
+    def __init__(self, path: Path):
+        import socket
+
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.messages: list[str] = []
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str | None:
+        """The first message from now on that satisfies ``predicate`` (None if ``timeout`` passes first)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                message = self.sock.recv(4096).decode()
+            except TimeoutError:
+                return None
+            self.messages.append(message)
+            if predicate(message):
+                return message
+        return None
+
+    def collect(self, seconds: float) -> list[str]:
+        got: list[str] = []
+        self.wait_for(lambda m: got.append(m) is not None, seconds)
+        return got
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class DaemonProcess:
+    """A daemon subprocess with its stderr in a file (never a pipe that could fill and block it)."""
+
+    def __init__(self, argv: list[str], tmp_path: Path, env: Mapping[str, str]):
+        import os
+        import subprocess
+
+        self.log_path = tmp_path / f"daemon-{time.monotonic_ns()}.log"
+        self._log_file = self.log_path.open("wb")
+        full_env = {**os.environ, **env}
+        self.proc = subprocess.Popen(argv, cwd=REPO, env=full_env, stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, pattern: str, timeout: float, after: int = 0) -> re.Match[str] | None:
+        """The first match of ``pattern`` in the log after character ``after``, waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.compile(pattern).search(self.log(), after)
+            if match or time.monotonic() > deadline or self.proc.poll() is not None:
+                return match or re.compile(pattern).search(self.log(), after)
+            time.sleep(0.05)
+
+    def control_port(self, timeout: float = 10.0) -> int:
+        match = self.wait_log(r"control listening host=\S+ port=(\d+)", timeout)
+        assert match, f"control never listened:\n{self.log()}"
+        return int(match.group(1))
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self._log_file.close()
+
+
+def standin_argv(config: Path, freeze_file: Path | None = None) -> list[str]:
+    argv = [sys.executable, str(STANDIN_SCRIPT), "--config", str(config)]
+    if freeze_file is not None:
+        argv += ["--freeze-file", str(freeze_file)]
+    return argv
+
+
+class OscClient:
+    """A tablet on loopback: sends from one UDP socket and reads the replies that come back to it."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1"):
+        import socket
+
+        self.target = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+
+    def send(self, address: str, *args: object) -> None:
+        from pythonosc.osc_message_builder import OscMessageBuilder
+
+        builder = OscMessageBuilder(address)
+        for arg in args:
+            builder.add_arg(arg)
+        self.sock.sendto(builder.build().dgram, self.target)
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendto(data, self.target)
+
+    def receive(self, timeout: float = 2.0) -> dict[str, list[object]] | None:
+        """One reply packet as address → arguments (bundles flattened); None if nothing came."""
+        from pythonosc.osc_packet import OscPacket
+
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            return None
+        return {timed.message.address: list(timed.message.params) for timed in OscPacket(data).messages}
+
+    def status(self, timeout: float = 2.0) -> dict[str, list[object]] | None:
+        self.send("/liverec/status")
+        return self.receive(timeout)
+
+    def close(self) -> None:
+        self.sock.close()
