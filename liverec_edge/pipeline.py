@@ -514,3 +514,111 @@ class Pipeline:
             except Exception as exc:
                 log.error("stage reconfigure failed", extra=kv(stage=record.stage.name, error=str(exc)))
         return applied
+
+
+class CaptureStage(StageBase):
+    """Capture as a stage: runs the :class:`~liverec_edge.capture.runner.CaptureRunner` (its producer threads fill
+    the rings) and, on the event loop, publishes each new frame and each new stretch of audio on the bus.
+
+    ``start`` puts the runner's rings and clock into the context, so every stage reads the same rings by time. The
+    bus carries notifications of new data (frames by reference, audio as fresh blocks); a consumer that needs an
+    exact span asks the rings. Capture settings cannot change live: a reload logs them as needing a restart, and
+    capture is never stopped by a reload.
+    """
+
+    name = "capture"
+    critical = True
+
+    #: Longest wait for a frame before audio is published anyway (audio-only operation, a slow camera).
+    AUDIO_EVERY_S = 0.1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner: Any = None
+        self._slot: Any = None
+        self._audio_t: float | None = None
+        self._frames_published = 0
+
+    async def start(self, ctx: StageContext) -> None:
+        from liverec_edge.capture.clock import CaptureClock
+        from liverec_edge.capture.runner import CaptureRunner
+
+        # The default CaptureClock reads time.monotonic(): progress, stall checks and capture times share one clock.
+        runner = CaptureRunner(ctx.config.capture, CaptureClock())
+        self.runner = runner
+        ctx.clock = runner.clock.now
+        ctx.rings.video = runner.video_ring
+        ctx.rings.audio = runner.audio_ring
+        self._slot = runner.subscribe_frames()
+        self._audio_t = None
+        runner.start()
+        log.info("capture started", extra=kv(camera=ctx.config.capture.camera.kind,
+                                             audio=ctx.config.capture.audio.kind, rate=runner.audio_ring.rate))
+
+    async def run(self, ctx: StageContext) -> None:
+        from liverec_edge.capture.slot import SlotClosed
+
+        runner, slot = self.runner, self._slot
+        if runner is None or slot is None:
+            raise RuntimeError("run() before start()")
+        while True:
+            try:
+                frame = await slot.next(timeout=self.AUDIO_EVERY_S)
+            except (asyncio.TimeoutError, TimeoutError):
+                frame = None
+            except SlotClosed:
+                return
+            if frame is not None:
+                ctx.bus.publish(TOPIC_FRAMES, frame)
+                self._frames_published += 1
+                self.meter.beat(1)
+            self._publish_new_audio(ctx)
+            if frame is None and self._both_streams_ended():
+                return  # files without loop: capture is complete
+
+    def _publish_new_audio(self, ctx: StageContext) -> None:
+        ring = self.runner.audio_ring
+        span = ring.span()
+        if span is None:
+            return
+        if self._audio_t is None or self._audio_t < span[0]:
+            self._audio_t = span[0]
+        if span[1] - self._audio_t <= 0.5 / ring.rate:
+            return
+        block = ring.read_from(self._audio_t)
+        if block.frames:
+            ctx.bus.publish(TOPIC_AUDIO, block)
+            self._audio_t = block.t1
+
+    def _both_streams_ended(self) -> bool:
+        status = self.runner.status()
+        return status.video.state == "ended" and status.audio.state == "ended"
+
+    async def stop(self) -> None:
+        runner, self.runner = self.runner, None
+        if runner is None:
+            return
+        if self._slot is not None:
+            runner.unsubscribe(self._slot)
+            self._slot = None
+        # Joining the producer threads blocks: off the loop, so the watchdog and the other stages are not held up.
+        await asyncio.to_thread(runner.stop, 0.5)
+
+    def progress(self) -> float | None:
+        runner = self.runner
+        return runner.progress() if runner is not None else self.meter.last
+
+    def health(self) -> Mapping[str, HealthValue]:
+        runner = self.runner
+        if runner is None:
+            return {}
+        status = runner.status()
+        return {
+            "frames": status.video.items,
+            "fps": round(self.meter.rate(), 1),
+            "audio_rate": runner.audio_ring.rate,
+            "drops": status.video.dropped + status.audio.dropped + status.slot_drops,
+            "video": status.video.state,
+            "audio": status.audio.state,
+            "audio_gaps": status.audio_ring.gaps,
+        }

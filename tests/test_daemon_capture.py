@@ -1,0 +1,91 @@
+"""The real ``liverec-edge run --config F`` with the real capture stage (synthetic and file sources) under a
+NOTIFY_SOCKET: READY, the watchdog, reload without disturbing capture, the tablet's view, and a clean stop."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import yaml
+from test_daemon import WATCHDOG_USEC, launch, next_status_frames, notify, write_config  # noqa: F401 (fixtures)
+from test_daemon_standin import NotifyListener, OscClient
+
+
+def cli_argv(config: Path) -> list[str]:
+    return [sys.executable, "-m", "liverec_edge.cli", "run", "--config", str(config)]
+
+
+def write_wav(path: Path, seconds: float, rate: int = 48000) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def test_run_with_synthetic_capture_reload_status_and_stop(tmp_path: Path, notify: NotifyListener, launch) -> None:
+    config = write_config(tmp_path / "c.yaml", capture={"camera": {"kind": "synthetic", "width": 160, "height": 120,
+                                                                    "fps": 15}})
+    daemon = launch(cli_argv(config))
+    assert notify.wait_for(lambda m: m.startswith("READY=1"), 15), daemon.log()
+    assert notify.wait_for(lambda m: m == "WATCHDOG=1", 3), daemon.log()
+    before = next_status_frames(notify)
+
+    tablet = OscClient(daemon.control_port())
+    try:
+        status = tablet.status()
+        assert status is not None, daemon.log()
+        assert status["/liverec/status/audio_rate"] == [48000]
+        assert status["/liverec/status/fps"][0] > 0  # type: ignore[operator]
+        assert status["/liverec/status/health"] == ["ok"]
+    finally:
+        tablet.close()
+
+    # Reload with a capture change (needs a restart) and a live one: capture keeps counting.
+    data = yaml.safe_load(config.read_text())
+    data["capture"]["camera"]["fps"] = 10
+    data["logging"] = {"level": "debug"}
+    config.write_text(yaml.safe_dump(data))
+    mark = len(daemon.log())
+    daemon.signal(signal.SIGHUP)
+    assert daemon.wait_log(r"config reloaded file=\S+ applied=logging.level", 3, after=mark), daemon.log()[mark:]
+    assert daemon.wait_log(r"take effect only when the daemon restarts keys=capture.camera.fps", 1, after=mark)
+    after = next_status_frames(notify)
+    assert after > before
+    assert next_status_frames(notify) > after, "capture stopped counting after the reload"
+    assert "capture started" not in daemon.log()[mark:], "a reload must not restart capture"
+
+    sent = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(5) == 0, daemon.log()
+    assert time.monotonic() - sent < 2.0
+    assert notify.wait_for(lambda m: m == "STOPPING=1", 1)
+
+
+def test_watchdog_stops_when_capture_runs_out_of_media(
+    tmp_path: Path, notify: NotifyListener, launch, shared_media: Path
+) -> None:
+    video = shared_media / "video" / "asl" / "again.mkv"  # 2.6 s
+    audio = write_wav(tmp_path / "tone.wav", 2.0)
+    config = write_config(tmp_path / "c.yaml", capture={
+        "camera": {"kind": "file", "path": str(video), "loop": False, "paced": True},
+        "audio": {"kind": "file", "path": str(audio), "loop": False, "paced": True},
+    })
+    daemon = launch(cli_argv(config))
+    assert notify.wait_for(lambda m: m.startswith("READY=1"), 15), daemon.log()
+    assert notify.wait_for(lambda m: m == "WATCHDOG=1", 3), daemon.log()
+    # Both files end after ~2.6 s; one stall period later the pings must stop while the process lives on.
+    assert daemon.wait_log(r"pipeline stalled.*stages=\S*capture", 10), daemon.log()
+    notify.collect(0.5)
+    quiet = notify.collect(5 * WATCHDOG_USEC / 1e6)
+    assert "WATCHDOG=1" not in quiet, quiet
+    assert daemon.proc.poll() is None, "a stalled pipeline is systemd's to restart, not a reason to exit"
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(5) == 0, daemon.log()
