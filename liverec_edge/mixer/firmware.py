@@ -135,6 +135,19 @@ class FirmwareConfig:
                 yield spec.address.format(**parts), spec, parts
 
 
+    def address_map(self) -> dict[str, ResolvedParam]:
+        """Concrete address -> parameter, for every parameter reached without a lookup (decoding desk pushes)."""
+        mapping: dict[str, ResolvedParam] = {}
+        for address, spec, parts in self.all_addresses():
+            if spec.via is not None:
+                continue
+            keys = re.findall(r"\{(\w+)\}", spec.template)
+            name_parts = {k: parts[k] for k in keys}
+            name = format_name(spec.template, **name_parts)
+            mapping[address] = ResolvedParam(name, ParamName(name, spec.template, tuple(name_parts.items())), spec)
+        return mapping
+
+
 def _product(ranges: list[range]) -> Iterator[tuple[int, ...]]:
     if not ranges:
         yield ()

@@ -1,0 +1,469 @@
+"""The OSC desk backend: X32/M32 and X-Air over UDP, driven by a firmware YAML.
+
+One bound UDP socket sends and receives (the desk answers to the sender's address and source port). A supervisor
+task does the ``/xinfo`` handshake (model and firmware must match the firmware config), keeps the remote
+subscription (``/xremote``, X-Air ``/xremotenfb``) alive, checks the desk is still there on every renewal, and
+reconnects with exponential backoff when it is not. The connection state is observable.
+
+Everything the desk says is kept in a mirror of grid indices, by address. A push for an address whose grid index
+differs from the mirror, and is not an echo of one of our own recent sends, is reported to ``on_external_change``
+subscribers. Requests are paced by one global rate limit; reads that get no answer are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from liverec_edge.logs import kv
+from liverec_edge.mixer.backend import (
+    ConnectionState,
+    ExternalChangeCallback,
+    MixerError,
+    MixerIncompatible,
+    MixerTimeout,
+    MixerUnreachable,
+)
+from liverec_edge.mixer.firmware import FirmwareConfig, ResolvedParam
+from liverec_edge.mixer.laws import EngValue, LawError
+
+#: the protocol notes: keep every datagram under 512 bytes
+MAX_DATAGRAM = 512
+
+OscArg = float | int | str | bytes
+_TAGS: dict[type, str] = {int: "i", float: "f", bytes: "b", str: "s"}
+
+
+def encode(address: str, args: Sequence[OscArg] = (), types: str | None = None) -> bytes:
+    """One OSC message; ``types`` forces the tag per argument (``"f"``, ``"i"``, ``"s"``)."""
+    builder = OscMessageBuilder(address)
+    for position, arg in enumerate(args):
+        tag = types[position] if types else _TAGS.get(type(arg), "s")
+        builder.add_arg(arg, tag)
+    dgram = builder.build().dgram
+    if len(dgram) >= MAX_DATAGRAM:
+        raise MixerError(f"OSC message for {address} is {len(dgram)} bytes; desks take under {MAX_DATAGRAM}")
+    return dgram
+
+
+def decode(data: bytes) -> tuple[str, list[Any]]:
+    """Address and arguments of one OSC message; raises ``ValueError`` for anything else (bundles included)."""
+    if data[:1] != b"/" and data[:4] != b"node":
+        # X32 answers /node with the address "node" (no slash); everything else starts with '/'.
+        raise ValueError("not an OSC message (address does not start with '/')")
+    try:
+        message = OscMessage(data)
+    except Exception as exc:  # python-osc raises ParseError, IndexError, struct.error... on garbage
+        raise ValueError(f"malformed OSC message: {exc}") from None
+    return message.address, list(message.params)
+
+
+@dataclass(frozen=True, slots=True)
+class DeskInfo:
+    """What ``/xinfo`` said: desk IP, network name, model (``X32``, ``XR18``, ...) and firmware."""
+
+    ip: str
+    name: str
+    model: str
+    firmware: str
+
+
+@dataclass
+class OscStats:
+    sent: int = 0
+    received: int = 0
+    malformed: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    reconnects: int = 0
+    renewals: int = 0
+    external_changes: int = 0
+    echoes_ignored: int = 0
+    last_rx: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, owner: OscConsole):
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.owner._on_datagram(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable on a connected socket: the desk is not listening (yet). Requests will time out.
+        self.owner._log.debug("socket error", extra=kv(error=repr(exc)))
+
+
+class OscConsole:
+    """A Behringer/Midas desk over OSC. Implements :class:`~liverec_edge.mixer.backend.ConsoleBackend`.
+
+    ``await start()`` binds the socket and starts the supervisor; ``await wait_connected(timeout)`` waits for the
+    handshake; ``await close()`` stops everything. Timing knobs are parameters so tests can run them fast.
+    """
+
+    def __init__(
+        self,
+        firmware: FirmwareConfig,
+        host: str,
+        port: int | None = None,
+        *,
+        aliases: Mapping[str, int] | None = None,
+        reply_timeout_s: float = 0.25,
+        retries: int = 3,
+        renew_s: float = 8.0,
+        rate_limit_hz: float = 200.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 10.0,
+        echo_window_s: float = 2.0,
+        bind_host: str | None = None,
+        logger: logging.Logger | None = None,
+    ):
+        self.firmware = firmware
+        self.host = host
+        self.port = port or firmware.port
+        self.aliases = dict(aliases or {})
+        self.reply_timeout_s = reply_timeout_s
+        self.retries = retries
+        self.renew_s = renew_s
+        self.min_interval_s = 1.0 / rate_limit_hz if rate_limit_hz > 0 else 0.0
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.echo_window_s = echo_window_s
+        self.bind_host = bind_host
+        self._log = logger or logging.getLogger("liverec_edge.mixer.osc")
+        self.stats = OscStats()
+        self.info: DeskInfo | None = None
+        self._state = ConnectionState.CONNECTING
+        self._state_error: MixerError | None = None
+        self._state_changed = asyncio.Event()
+        self._state_callbacks: list[Callable[[ConnectionState], None]] = []
+        self._change_callbacks: list[ExternalChangeCallback] = []
+        self._transport: asyncio.DatagramTransport | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._pending: dict[str, list[asyncio.Future[list[Any]]]] = {}
+        self._send_lock = asyncio.Lock()
+        self._next_send = 0.0
+        self._mirror: dict[str, int] = {}
+        self._recent_sends: dict[str, deque[tuple[float, int]]] = {}
+        self._resolved: dict[str, tuple[ResolvedParam, str]] = {}
+        self._by_address: dict[str, ResolvedParam] = firmware.address_map()
+
+    # ---- lifecycle -----------------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        return self._state
+
+    @property
+    def local_port(self) -> int | None:
+        if self._transport is None:
+            return None
+        return int(self._transport.get_extra_info("sockname")[1])
+
+    def on_state_change(self, callback: Callable[[ConnectionState], None]) -> Callable[[], None]:
+        self._state_callbacks.append(callback)
+        return lambda: self._state_callbacks.remove(callback) if callback in self._state_callbacks else None
+
+    async def start(self) -> None:
+        """Bind the socket and start connecting in the background (returns at once)."""
+        if self._transport is not None:
+            return
+        loop = asyncio.get_running_loop()
+        local = (self.bind_host, 0) if self.bind_host else None
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self), remote_addr=(self.host, self.port), local_addr=local
+        )
+        self._transport = transport
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"osc-desk-{self.host}:{self.port}")
+
+    async def wait_connected(self, timeout: float) -> DeskInfo:
+        """Wait for the handshake. Raises :class:`MixerTimeout` (no answer) or :class:`MixerIncompatible`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._state is ConnectionState.CONNECTED and self.info is not None:
+                return self.info
+            if self._state is ConnectionState.INCOMPATIBLE and self._state_error is not None:
+                raise self._state_error
+            if self._state is ConnectionState.CLOSED:
+                raise MixerUnreachable("the desk connection is closed")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise MixerTimeout(
+                    f"no answer from a {self.firmware.family} desk at {self.host}:{self.port} within {timeout:g} s "
+                    f"(check the address, the port ({self.firmware.port} for {self.firmware.family}) and the network)"
+                )
+            event = self._state_changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+
+    async def connect(self, timeout: float) -> DeskInfo:
+        await self.start()
+        return await self.wait_connected(timeout)
+
+    async def close(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        for futures in self._pending.values():
+            for future in futures:
+                if not future.done():
+                    future.cancel()
+        self._pending.clear()
+        self._set_state(ConnectionState.CLOSED)
+
+    async def __aenter__(self) -> OscConsole:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _set_state(self, state: ConnectionState, error: MixerError | None = None) -> None:
+        if state is self._state and error is None:
+            return
+        previous, self._state, self._state_error = self._state, state, error
+        event, self._state_changed = self._state_changed, asyncio.Event()
+        event.set()
+        self._log.info(
+            "desk connection state", extra=kv(desk=f"{self.host}:{self.port}", state=state.value, was=previous.value)
+        )
+        for callback in list(self._state_callbacks):
+            try:
+                callback(state)
+            except Exception:
+                self._log.exception("connection-state callback failed")
+
+    async def _supervise(self) -> None:
+        backoff = self.backoff_initial_s
+        while True:
+            try:
+                info = await self._handshake()
+            except MixerTimeout:
+                self._set_state(ConnectionState.UNREACHABLE)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max_s)
+                continue
+            except MixerIncompatible as exc:
+                self._log.error(str(exc))
+                self._set_state(ConnectionState.INCOMPATIBLE, exc)
+                return
+            backoff = self.backoff_initial_s
+            self.info = info
+            # Pushes were missed while away: the mirror and the headamp routing may be stale.
+            self._mirror.clear()
+            self._resolved = {k: v for k, v in self._resolved.items() if not v[0].needs_lookup}
+            await self._send(self.firmware.remote)
+            self.stats.renewals += 1
+            self._set_state(ConnectionState.CONNECTED)
+            while True:
+                await asyncio.sleep(self.renew_s)
+                await self._send(self.firmware.remote)
+                self.stats.renewals += 1
+                try:
+                    # Liveness: the desk never answers a subscription, so ask something it must answer.
+                    await self._request("/xinfo")
+                except MixerTimeout:
+                    self.stats.reconnects += 1
+                    self._log.warning("desk stopped answering; reconnecting", extra=kv(desk=f"{self.host}:{self.port}"))
+                    self._set_state(ConnectionState.UNREACHABLE)
+                    break
+
+    async def _handshake(self) -> DeskInfo:
+        args = await self._request("/xinfo")
+        if len(args) < 4 or not all(isinstance(a, str) for a in args[:4]):
+            raise MixerIncompatible(f"desk at {self.host}:{self.port} answered /xinfo with {args!r}, not 4 strings")
+        info = DeskInfo(*(str(a) for a in args[:4]))
+        fw = self.firmware
+        if not fw.model_matches(info.model):
+            raise MixerIncompatible(
+                f"desk at {self.host}:{self.port} is a {info.model} (firmware {info.firmware}, name {info.name!r}), "
+                f"but the firmware config {fw.family!r} is for {', '.join(fw.models)}: choose the matching "
+                f"firmware config (x32 for X32/M32, xair for X-Air/MR)"
+            )
+        if not fw.firmware_matches(info.firmware):
+            raise MixerIncompatible(
+                f"desk {info.model} at {self.host}:{self.port} runs firmware {info.firmware}, but the firmware config "
+                f"{fw.family!r} ({fw.title}) covers firmware matching {fw.firmware_pattern!r}"
+            )
+        return info
+
+    # ---- sending and receiving -----------------------------------------------------------------------------------
+
+    async def _send(self, address: str, args: Sequence[OscArg] = (), types: str | None = None) -> None:
+        dgram = encode(address, args, types)
+        async with self._send_lock:
+            now = time.monotonic()
+            if now < self._next_send:
+                await asyncio.sleep(self._next_send - now)
+                now = time.monotonic()
+            if self._transport is None:
+                raise MixerUnreachable("the desk connection is not started or closed")
+            self._transport.sendto(dgram)
+            self.stats.sent += 1
+            self._next_send = now + self.min_interval_s
+
+    async def _request(self, address: str, args: Sequence[OscArg] = (), reply_address: str | None = None) -> list[Any]:
+        """Send and wait for the reply with the same (or ``reply_address``) address, retrying silent losses."""
+        expect = reply_address or address
+        loop = asyncio.get_running_loop()
+        for attempt in range(self.retries + 1):
+            future: asyncio.Future[list[Any]] = loop.create_future()
+            self._pending.setdefault(expect, []).append(future)
+            try:
+                await self._send(address, args)
+                return await asyncio.wait_for(future, self.reply_timeout_s)
+            except TimeoutError:
+                if attempt < self.retries:
+                    self.stats.retries += 1
+            finally:
+                waiting = self._pending.get(expect)
+                if waiting is not None and future in waiting:
+                    waiting.remove(future)
+                    if not waiting:
+                        del self._pending[expect]
+        self.stats.timeouts += 1
+        raise MixerTimeout(f"no answer from {self.host}:{self.port} to {address} after {self.retries + 1} tries")
+
+    def _on_datagram(self, data: bytes) -> None:
+        try:
+            address, args = decode(data)
+        except ValueError as exc:
+            self.stats.malformed += 1
+            self._log.debug("ignored malformed datagram from the desk", extra=kv(error=str(exc), size=len(data)))
+            return
+        self.stats.received += 1
+        self.stats.last_rx = time.monotonic()
+        waiters = self._pending.pop(address, None)
+        if waiters:
+            for future in waiters:
+                if not future.done():
+                    future.set_result(args)
+        resolved = self._by_address.get(address)
+        if resolved is None or not args:
+            return
+        try:
+            index = resolved.law.index_of_osc(args[0])
+        except LawError as exc:
+            self.stats.malformed += 1
+            self._log.debug("ignored bad value from the desk", extra=kv(address=address, error=str(exc)))
+            return
+        previous = self._mirror.get(address)
+        self._mirror[address] = index
+        if waiters or previous == index:
+            return
+        if self._is_echo(address, index):
+            self.stats.echoes_ignored += 1
+            return
+        self.stats.external_changes += 1
+        value = resolved.law.eng_of_index(index)
+        for callback in list(self._change_callbacks):
+            try:
+                callback(resolved.name, value)
+            except Exception:
+                self._log.exception("external-change callback failed", extra=kv(param=resolved.name))
+
+    def _is_echo(self, address: str, index: int) -> bool:
+        recent = self._recent_sends.get(address)
+        if not recent:
+            return False
+        horizon = time.monotonic() - self.echo_window_s
+        return any(t >= horizon and sent == index for t, sent in recent)
+
+    # ---- parameters ----------------------------------------------------------------------------------------------
+
+    async def _resolve(self, param: str) -> tuple[ResolvedParam, str]:
+        cached = self._resolved.get(param)
+        if cached is not None:
+            return cached
+        resolved = self.firmware.resolve(param, self.aliases)
+        if resolved.needs_lookup:
+            via = resolved.via_name()
+            assert via is not None
+            feeding = int(float(await self.get(via)))
+            if feeding < 0:
+                raise MixerError(f"{resolved.name}: the channel has no headamp ({via} is -1: a digital source)")
+            address = resolved.address(headamp=feeding)
+            self._by_address[address] = resolved
+        else:
+            address = resolved.address()
+        self._resolved[param] = (resolved, address)
+        return resolved, address
+
+    def _require_connected(self) -> None:
+        if self._state is not ConnectionState.CONNECTED:
+            raise MixerUnreachable(f"desk {self.host}:{self.port} is {self._state.value}")
+
+    def snap(self, param: str, value: EngValue) -> EngValue:
+        return self.firmware.resolve(param, self.aliases).law.snap(value)
+
+    async def get(self, param: str) -> EngValue:
+        """Read the parameter from the desk (retrying lost replies); raises MixerTimeout/MixerUnreachable."""
+        self._require_connected()
+        resolved, address = await self._resolve(param)
+        args = await self._request(address)
+        if not args:
+            raise MixerError(f"{param}: the desk answered {address} without a value")
+        try:
+            index = resolved.law.index_of_osc(args[0])
+        except LawError as exc:
+            raise MixerError(f"{param}: the desk answered {address} with {args[0]!r}: {exc}") from None
+        self._mirror[address] = index
+        return resolved.law.eng_of_index(index)
+
+    async def get_many(self, params: Sequence[str]) -> dict[str, EngValue]:
+        """Read several parameters, pipelined through the rate limit."""
+        values = await asyncio.gather(*(self.get(p) for p in params))
+        return dict(zip(params, values, strict=True))
+
+    async def set(self, param: str, value: EngValue) -> EngValue:
+        """Send a set (the desk never answers one); returns the snapped value the desk now holds."""
+        self._require_connected()
+        resolved, address = await self._resolve(param)
+        law = resolved.law
+        index = law.index_of_eng(value)
+        recent = self._recent_sends.setdefault(address, deque(maxlen=64))
+        recent.append((time.monotonic(), index))
+        self._mirror[address] = index
+        await self._send(address, [law.osc_arg(index)], law.osc_type)
+        return law.eng_of_index(index)
+
+    def cached(self, param: str) -> EngValue | None:
+        """The mirror's value (last read, sent or pushed), or None when unknown. Never touches the network."""
+        entry = self._resolved.get(param)
+        address = entry[1] if entry else None
+        if address is None:
+            resolved = self.firmware.resolve(param, self.aliases)
+            if resolved.needs_lookup:
+                return None
+            address = resolved.address()
+            entry = (resolved, address)
+        index = self._mirror.get(address)
+        return None if index is None else entry[0].law.eng_of_index(index)
+
+    def on_external_change(self, callback: ExternalChangeCallback) -> Callable[[], None]:
+        self._change_callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._change_callbacks:
+                self._change_callbacks.remove(callback)
+
+        return unsubscribe
+
+    async def query(self, address: str, args: Sequence[OscArg] = (), reply_address: str | None = None) -> list[Any]:
+        """A raw request (``/info``, ``/status``, ``/node``); returns the reply's arguments."""
+        return await self._request(address, args, reply_address)
