@@ -13,6 +13,7 @@ Public API::
     SceneCamera(portrait: np.ndarray, width, height, fps, script, paced=True)  # a CameraSource
     SceneCamera.from_settings(camera_settings)
     camera.render(media_t) -> np.ndarray
+    camera.placement(media_t) -> (x0, y0, x1, y1)   # the portrait's rectangle in the frame
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ class ScenePose:
     dy: float
 
 
-#: Where each named pose puts the presenter. Lean-in grows the portrait about a point near the bottom centre (the
-#: desk mic), so the face gets larger and comes down towards the mic, as it does when someone leans in.
+#: Where each named pose puts the presenter. Leaning in makes the portrait half as large again and moves it down,
+#: so the face gets larger and comes down towards the desk mic (the chest leaves the frame at the bottom), as it
+#: does when someone leans in to a mic.
 POSES: dict[str, ScenePose] = {
     "normal": ScenePose(scale=1.0, dx=0.0, dy=0.0),
-    "lean_in": ScenePose(scale=1.55, dx=0.0, dy=0.10),
+    "lean_in": ScenePose(scale=1.55, dx=0.0, dy=0.42),
     "away": ScenePose(scale=1.0, dx=1.25, dy=0.0),
 }
 
@@ -151,7 +153,8 @@ class SceneCamera(_PacedClockSource):
         shade = np.linspace(70, 30, h, dtype=np.float32)[:, None, None]
         wall = np.broadcast_to(shade * np.array([0.55, 0.6, 1.0], np.float32), (h, w, 3))
         backdrop = wall.astype(np.uint8).copy()
-        backdrop[int(h * 0.9) :] = (92, 64, 40)
+        self._desk_y = int(h * 0.9)
+        backdrop[self._desk_y :] = (92, 64, 40)
         return backdrop
 
     def _portrait_at(self, out_w: int, out_h: int) -> np.ndarray:
@@ -166,22 +169,30 @@ class SceneCamera(_PacedClockSource):
             self._resized[key] = cached
         return cached
 
-    def render(self, media_t: float) -> np.ndarray:
-        """The frame at media time ``media_t`` (deterministic)."""
+    def placement(self, media_t: float) -> tuple[int, int, int, int]:
+        """Where the whole portrait lies at media time ``media_t``: (x0, y0, x1, y1) in frame pixels, possibly
+        beyond the frame's edges. Tests and the demo map portrait points (the face) through it."""
         pose = self.script.pose_at(media_t)
-        image = self._backdrop.copy()
         out_w = max(1, round(self._rest_w * pose.scale))
         out_h = max(1, round(self._rest_h * pose.scale))
-        # Scale about the bottom centre (the desk mic), then shift.
+        # Scale about the bottom centre, then shift.
         cx = self.width / 2 + pose.dx * self.width
         bottom = self.height + pose.dy * self.height
         x0 = round(cx - out_w / 2)
         y0 = round(bottom - out_h)
+        return x0, y0, x0 + out_w, y0 + out_h
+
+    def render(self, media_t: float) -> np.ndarray:
+        """The frame at media time ``media_t`` (deterministic)."""
+        x0, y0, x1, y1 = self.placement(media_t)
+        out_w, out_h = x1 - x0, y1 - y0
+        image = self._backdrop.copy()
         fx0, fy0 = max(x0, 0), max(y0, 0)
         fx1, fy1 = min(x0 + out_w, self.width), min(y0 + out_h, self.height)
         if fx1 > fx0 and fy1 > fy0:
             portrait = self._portrait_at(out_w, out_h)
             image[fy0:fy1, fx0:fx1] = portrait[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+        image[self._desk_y :] = self._backdrop[self._desk_y :]  # the desk stands in front of the presenter
         return image
 
     def open(self, ctx: SourceContext) -> None:

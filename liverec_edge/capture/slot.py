@@ -83,6 +83,7 @@ class LatestSlot(Generic[T]):
                 self._event = asyncio.Event()
             event = self._event
         assert event is not None
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
             event.clear()
             with self._lock:
@@ -92,7 +93,7 @@ class LatestSlot(Generic[T]):
                     return item  # type: ignore[return-value]
                 if self._closed:
                     raise SlotClosed("capture stopped")
-            if timeout is None:
+            if deadline is None:
                 await event.wait()
             else:
-                await asyncio.wait_for(event.wait(), timeout)
+                await asyncio.wait_for(event.wait(), max(0.0, deadline - loop.time()))
