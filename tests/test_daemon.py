@@ -8,64 +8,22 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
-from test_daemon_standin import DaemonProcess, NotifyListener, OscClient, standin_argv
+import test_daemon_standin as support
+from test_daemon_standin import (
+    STALL_S,
+    WATCHDOG_USEC,
+    NotifyListener,
+    OscClient,
+    next_status_frames,
+    standin_argv,
+    write_config,
+)
 
-WATCHDOG_USEC = 600_000  # pings every 0.3 s
-STALL_S = 1.0
-
-
-def write_config(path: Path, **sections: object) -> Path:
-    base: dict[str, object] = {
-        "daemon": {"watchdog_stall_s": STALL_S, "shutdown_timeout_s": 1.0},
-        "control": {"bind": "127.0.0.1", "port": 0},
-    }
-    for name, value in sections.items():
-        base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value  # type: ignore[dict-item]
-    path.write_text(yaml.safe_dump(base))
-    return path
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[NotifyListener]:
-    listener = NotifyListener(tmp_path / "notify.sock")
-    yield listener
-    listener.close()
-
-
-@pytest.fixture
-def launch(tmp_path: Path, notify: NotifyListener) -> Iterator:
-    started: list[DaemonProcess] = []
-
-    def start(argv: list[str]) -> DaemonProcess:
-        env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(WATCHDOG_USEC)}
-        process = DaemonProcess(argv, tmp_path, env)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.close()
-
-
-def frames_in(status: str) -> int:
-    """The capture frame counter from a STATUS= message ("… video 30.0 fps (123 frames) …")."""
-    import re
-
-    match = re.search(r"\((\d+) frames\)", status)
-    assert match, status
-    return int(match.group(1))
-
-
-def next_status_frames(notify: NotifyListener, timeout: float = 3.0) -> int:
-    message = notify.wait_for(lambda m: m.startswith("STATUS=") and "frames)" in m, timeout)
-    assert message, f"no STATUS in {timeout} s: {notify.messages[-5:]}"
-    return frames_in(message)
-
+notify = support.notify_fixture
+launch = support.launch_fixture
 
 def test_ready_then_watchdog_and_pings_stop_while_the_pipeline_stalls(
     tmp_path: Path, notify: NotifyListener, launch

@@ -10,9 +10,12 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import test_daemon_standin as support
 import yaml
-from test_daemon import WATCHDOG_USEC, launch, next_status_frames, notify, write_config  # noqa: F401 (fixtures)
-from test_daemon_standin import NotifyListener, OscClient
+from test_daemon_standin import WATCHDOG_USEC, NotifyListener, OscClient, next_status_frames, write_config
+
+notify = support.notify_fixture
+launch = support.launch_fixture
 
 
 def cli_argv(config: Path) -> list[str]:

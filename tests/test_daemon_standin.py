@@ -12,10 +12,12 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
+import pytest
+import yaml
 
 from liverec_edge.pipeline import TOPIC_AUDIO, TOPIC_FRAMES, HealthValue, StageBase, StageContext
 from liverec_edge.types import AudioBlock, Frame
@@ -203,3 +205,55 @@ class OscClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+# --- fixtures (bound to their names by the test modules: `notify = support.notify_fixture`) ------------------
+
+WATCHDOG_USEC = 600_000  # pings every 0.3 s
+STALL_S = 1.0
+
+
+def write_config(path: Path, **sections: object) -> Path:
+    base: dict[str, object] = {
+        "daemon": {"watchdog_stall_s": STALL_S, "shutdown_timeout_s": 1.0},
+        "control": {"bind": "127.0.0.1", "port": 0},
+    }
+    for name, value in sections.items():
+        base[name] = {**base.get(name, {}), **value} if isinstance(value, dict) else value  # type: ignore[dict-item]
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+@pytest.fixture(name="notify")
+def notify_fixture(tmp_path: Path) -> Iterator[NotifyListener]:
+    listener = NotifyListener(tmp_path / "notify.sock")
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(name="launch")
+def launch_fixture(tmp_path: Path, notify: NotifyListener) -> Iterator[Callable[[list[str]], DaemonProcess]]:
+    started: list[DaemonProcess] = []
+
+    def start(argv: list[str]) -> DaemonProcess:
+        env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+        process = DaemonProcess(argv, tmp_path, env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()
+
+
+def frames_in(status: str) -> int:
+    """The capture frame counter from a STATUS= message ("… video 30.0 fps (123 frames) …")."""
+    match = re.search(r"\((\d+) frames\)", status)
+    assert match, status
+    return int(match.group(1))
+
+
+def next_status_frames(notify: NotifyListener, timeout: float = 3.0) -> int:
+    message = notify.wait_for(lambda m: m.startswith("STATUS=") and "frames)" in m, timeout)
+    assert message, f"no STATUS in {timeout} s: {notify.messages[-5:]}"
+    return frames_in(message)
