@@ -1,0 +1,254 @@
+"""The OSC desk backend against the desk simulator, over real UDP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from liverec_edge.mixer.backend import ConnectionState, ConsoleBackend, MixerIncompatible, MixerTimeout
+from liverec_edge.mixer.firmware import load_firmware
+from liverec_edge.mixer.osc import OscConsole, decode, encode
+from liverec_edge.mixer.simulator import MixerSimulator
+
+X32 = load_firmware("x32")
+XAIR = load_firmware("xair")
+LOOPBACK = "127.0.0.1"
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
+
+
+def console(sim: MixerSimulator, **kwargs: Any) -> OscConsole:
+    options: dict[str, Any] = {"reply_timeout_s": 0.1, "retries": 3, "renew_s": 0.3, "backoff_initial_s": 0.05,
+                               "backoff_max_s": 0.2}
+    options.update(kwargs)
+    return OscConsole(sim.firmware, LOOPBACK, sim.port, **options)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll a condition: these tests wait for things to happen, never assert on how fast."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def test_handshake_reports_model_and_state() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK, name="studio-a") as sim:
+            desk = console(sim)
+            assert isinstance(desk, ConsoleBackend)
+            states: list[ConnectionState] = []
+            desk.on_state_change(states.append)
+            info = await desk.connect(5)
+            assert (info.model, info.firmware, info.name) == ("X32", "4.06", "studio-a")
+            assert desk.state is ConnectionState.CONNECTED and states[-1] is ConnectionState.CONNECTED
+            assert sim.count_received("/xremote") >= 1
+            await desk.close()
+            assert desk.state is ConnectionState.CLOSED
+
+    run(main())
+
+
+def test_wrong_family_is_a_clear_error() -> None:
+    async def main() -> None:
+        async with MixerSimulator(XAIR, LOOPBACK) as sim:
+            desk = OscConsole(X32, LOOPBACK, sim.port, reply_timeout_s=0.1)
+            with pytest.raises(MixerIncompatible, match=r"is a XR18.*for X32"):
+                await desk.connect(5)
+            assert desk.state is ConnectionState.INCOMPATIBLE
+            await desk.close()
+        async with MixerSimulator(X32, LOOPBACK, firmware_version="3.08") as sim:
+            desk = console(sim)
+            with pytest.raises(MixerIncompatible, match=r"firmware 3.08"):
+                await desk.connect(5)
+            await desk.close()
+
+    run(main())
+
+
+def test_get_and_set_snap_to_the_grid() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim)
+            await desk.connect(5)
+            cases: list[tuple[str, Any, Any]] = [
+                ("ch01.hpf.freq", 120, pytest.approx(120.68, abs=0.01)),
+                ("ch01.fader", -10, pytest.approx(-10.04, abs=0.01)),
+                ("ch01.on", 0, 0.0),
+                ("ch01.eq.2.type", "VEQ", "VEQ"),
+                ("ch01.gate.mode", "GATE", "GATE"),
+                ("ch01.dyn.ratio", 4, 4.0),
+                ("ch02.trim", 3.1, 3.0),
+                ("ch05.mix.03.level", -6, pytest.approx(-6.0, abs=0.3)),
+                ("dca1.fader", -5, pytest.approx(-5.0, abs=0.05)),
+                ("main.fader", "-inf", float("-inf")),
+            ]
+            for param, value, expected in cases:
+                held = await desk.set(param, value)
+                assert held == expected, param
+                assert await desk.get(param) == held, param
+                assert sim.value(param) == held, param
+                assert desk.snap(param, value) == held
+            # the X32 headamp is found through /-ha/NN/index
+            sim.preset("ch03.headamp.index", 40)
+            assert await desk.set("ch03.headamp.gain", 30.3) == 30.5
+            assert await desk.get("ch03.headamp.gain") == 30.5
+            assert sim.cells["/headamp/040/gain"].spec.law.eng_of_index(sim.cells["/headamp/040/gain"].index) == 30.5
+            with pytest.raises(ValueError, match=r"outside 20..400"):
+                await desk.set("ch01.hpf.freq", 5)
+            with pytest.raises(ValueError, match=r"out of range"):
+                await desk.get("ch40.fader")
+            await desk.close()
+
+    run(main())
+
+
+def test_xair_family_addresses_and_nfb_subscription() -> None:
+    async def main() -> None:
+        async with MixerSimulator(XAIR, LOOPBACK) as sim:
+            desk = console(sim)
+            info = await desk.connect(5)
+            assert info.model == "XR18"
+            assert await desk.set("bus03.fader", -3) == pytest.approx(-3, abs=0.05)
+            assert await desk.get("bus03.fader") == sim.value("bus03.fader")
+            await desk.set("main.fader", 0)
+            await until(lambda: sim.index("main.fader") == 767)
+            assert sim.count_received("/xremotenfb") >= 1 and sim.count_received("/xremote") == 0
+            assert sim.count_received("/lr/mix/fader") == 1
+            await desk.close()
+
+    run(main())
+
+
+def test_xremote_is_renewed_and_pushes_reach_the_mirror() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK, subscription_s=0.5) as sim:
+            desk = console(sim, renew_s=0.2)
+            changes: list[tuple[str, Any]] = []
+            desk.on_external_change(lambda p, v: changes.append((p, v)))
+            await desk.connect(5)
+            # Outlive the 0.5 s subscription several times: pushes still arrive only if renewals work.
+            await until(lambda: sim.count_received("/xremote") >= 5)
+            sim.move("ch07.fader", -20)
+            await until(lambda: changes == [("ch07.fader", sim.value("ch07.fader"))])
+            assert desk.cached("ch07.fader") == sim.value("ch07.fader")
+            # Our own set is not reported as an external change, and a second client's set is.
+            await desk.set("ch07.fader", -5)
+            other = console(sim)
+            await other.connect(5)
+            await other.set("ch08.hpf.freq", 150)
+            await until(lambda: len(changes) == 2)
+            assert changes[1][0] == "ch08.hpf.freq" and changes[1][1] == pytest.approx(150, rel=0.02)
+            await other.close()
+            await desk.close()
+
+    run(main())
+
+
+def test_unreachable_desk_then_appearing() -> None:
+    async def main() -> None:
+        port = free_udp_port()
+        desk = OscConsole(X32, LOOPBACK, port, reply_timeout_s=0.05, retries=1, renew_s=0.2,
+                          backoff_initial_s=0.05, backoff_max_s=0.2)
+        await desk.start()
+        with pytest.raises(MixerTimeout, match=r"no answer"):
+            await desk.wait_connected(0.5)
+        assert desk.state is ConnectionState.UNREACHABLE
+        sim = MixerSimulator(X32, LOOPBACK, port)
+        await sim.start()
+        info = await desk.wait_connected(5)
+        assert info.model == "X32"
+        await desk.set("ch01.fader", -12)
+        await until(lambda: sim.value("ch01.fader") == desk.snap("ch01.fader", -12))
+        # The desk goes away: the liveness check notices; it comes back: the backend reconnects by itself.
+        await sim.stop()
+        await until(lambda: desk.state is ConnectionState.UNREACHABLE)
+        await sim.start()
+        await until(lambda: desk.state is ConnectionState.CONNECTED)
+        assert desk.stats.reconnects >= 1
+        await desk.close()
+        await sim.stop()
+
+    run(main())
+
+
+def test_packet_loss_every_third_reply_still_converges() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK, drop_every_nth_reply=3) as sim:
+            desk = console(sim, retries=4)
+            await desk.connect(5)
+            params = [f"ch{c:02d}.hpf.freq" for c in range(1, 13)]
+            for number, param in enumerate(params):
+                sim.preset(param, 40 + 10 * number)
+            values = await desk.get_many(params)
+            assert values == {p: sim.value(p) for p in params}
+            assert sim.dropped_replies >= 3 and desk.stats.retries >= 3
+            await desk.close()
+
+    run(main())
+
+
+def test_simulator_text_interfaces_and_bad_input() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim)
+            await desk.connect(5)
+            info = await desk.query("/info")
+            assert info[2:] == ["X32", "4.06"]
+            assert (await desk.query("/status"))[0] == "active"
+            await desk.query("/", ["ch/02/mix OFF -10 ON +20"])
+            assert sim.value("ch02.on") == 0.0 and sim.value("ch02.pan") == 20.0
+            assert sim.value("ch02.fader") == pytest.approx(-10, abs=0.05)
+            node = await desk.query("/node", ["ch/02/mix"], reply_address="node")
+            assert node[0].startswith("/ch/02/mix OFF -10.0 ON +20") and node[0].endswith("\n")
+            assert (await desk.query("/node", ["ch/02/preamp"], "node"))[0].split()[5] == "79.3"  # 80 Hz on the grid
+            # Garbage, unknown addresses, wrong types, out-of-range enums: silently ignored, like a desk.
+            before = sim.value("ch02.fader")
+            raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            raw.sendto(b"\x00\x01garbage", (LOOPBACK, sim.port))
+            raw.sendto(b"/ch/02/mix/fader\x00\x00\x00\x00,f\x00", (LOOPBACK, sim.port))  # truncated
+            raw.sendto(encode("/ch/02/mix/fader", ["loud"]), (LOOPBACK, sim.port))
+            raw.sendto(encode("/ch/02/mix/on", [7]), (LOOPBACK, sim.port))
+            raw.sendto(encode("/no/such/thing", [1.0]), (LOOPBACK, sim.port))
+            raw.close()
+            await until(lambda: sim.malformed >= 4)
+            assert sim.value("ch02.fader") == before
+            assert await desk.get("ch02.fader") == before
+            await desk.close()
+
+    run(main())
+
+
+def test_backend_ignores_malformed_datagrams_from_the_desk() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim)
+            await desk.connect(5)
+            desk._on_datagram(b"rubbish")
+            desk._on_datagram(encode("/ch/01/mix/fader", ["not a float"]))
+            desk._on_datagram(encode("/ch/01/mix/on", [99]))
+            assert desk.stats.malformed == 3
+            assert await desk.get("ch01.on") == 1.0
+            await desk.close()
+
+    run(main())
+
+
+def test_datagrams_stay_under_512_bytes() -> None:
+    assert decode(encode("/ch/01/mix/fader", [0.5], "f")) == ("/ch/01/mix/fader", [0.5])
+    with pytest.raises(Exception, match=r"under 512"):
+        encode("/", ["x" * 600])
