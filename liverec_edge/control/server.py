@@ -136,7 +136,7 @@ class ControlServer:
             self.stats.malformed += 1
             log.debug("malformed control packet dropped", extra=kv(sender=host, size=len(data)))
             return []
-        if len(messages) > MAX_MESSAGES_PER_PACKET:
+        if not messages or len(messages) > MAX_MESSAGES_PER_PACKET:  # an empty bundle carries nothing to obey
             self.stats.malformed += 1
             return []
         source = f"osc {host}:{port}"

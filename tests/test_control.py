@@ -1,0 +1,235 @@
+"""The tablet control surface over real UDP on loopback: commands, status replies, the allowlist, bad packets."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pythonosc.osc_bundle_builder import OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+from test_daemon_standin import OscClient
+
+from liverec_edge.control.server import MAX_MESSAGES_PER_PACKET, ControlServer
+from liverec_edge.control.settings import ControlSettings
+from liverec_edge.control.state import ControlChange, ControlState, DaemonStatus
+
+
+@dataclass
+class RunningServer:
+    server: ControlServer
+    state: ControlState
+    changes: list[ControlChange]
+    port: int
+
+
+@pytest.fixture
+def control(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    """A ControlServer on its own event loop thread, bound to 127.0.0.1 on a free port."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    settings = ControlSettings(bind="127.0.0.1", port=0, **overrides)
+    changes: list[ControlChange] = []
+    state = ControlState(armed=True, on_change=changes.append)
+
+    def status() -> DaemonStatus:
+        return DaemonStatus(armed=state.armed, bypass=state.bypass, fps=29.97, frames=1234, audio_rate=48000,
+                            drops=3, desk="connected", tags=("hand_at_mic",), faults=("mic_handling",), health="ok",
+                            thresholds=state.thresholds)
+
+    server = ControlServer(settings, state, status)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    port: list[int] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        port.append(loop.run_until_complete(server.start())[1])
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert started.wait(5)
+    yield RunningServer(server, state, changes, port[0])
+    loop.call_soon_threadsafe(server.close)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+    loop.close()
+
+
+@pytest.fixture
+def tablet(control: RunningServer) -> Iterator[OscClient]:
+    client = OscClient(control.port)
+    yield client
+    client.close()
+
+
+def test_status_round_trip_replies_to_the_senders_port(control: RunningServer, tablet: OscClient) -> None:
+    reply = tablet.status()
+    assert reply is not None
+    assert reply["/liverec/status/armed"] == [1]
+    assert reply["/liverec/status/bypass"] == [0]
+    assert reply["/liverec/status/fps"][0] == pytest.approx(29.97, abs=1e-3)  # type: ignore[arg-type]
+    assert reply["/liverec/status/audio_rate"] == [48000]
+    assert reply["/liverec/status/drops"] == [3]
+    assert reply["/liverec/status/desk"] == ["connected"]
+    assert reply["/liverec/status/tags"] == ["hand_at_mic"]
+    assert reply["/liverec/status/faults"] == ["mic_handling"]
+    assert reply["/liverec/status/health"] == ["ok"]
+    assert control.server.stats.replies == 1
+
+
+def test_arm_and_bypass_round_trip(control: RunningServer, tablet: OscClient) -> None:
+    tablet.send("/liverec/arm", 0)
+    reply = tablet.receive()
+    assert reply is not None and reply["/liverec/status/armed"] == [0]
+    assert control.state.armed is False and not control.state.may_act
+
+    tablet.send("/liverec/bypass", 1.0)  # TouchOSC toggles send floats
+    reply = tablet.receive()
+    assert reply is not None and reply["/liverec/status/bypass"] == [1]
+
+    tablet.send("/liverec/arm", True)  # and some clients send ,T
+    reply = tablet.receive()
+    assert reply is not None and reply["/liverec/status/armed"] == [1]
+    assert control.state.bypass and not control.state.may_act
+
+    tablet.send("/liverec/bypass", 0)
+    assert tablet.receive() is not None
+    assert control.state.may_act
+    assert [(c.kind, c.value) for c in control.changes] == [
+        ("armed", False), ("bypass", True), ("armed", True), ("bypass", False)
+    ]
+    assert all(c.source.startswith("osc 127.0.0.1:") for c in control.changes)
+
+
+def test_threshold_set_refused_and_cleared(control: RunningServer, tablet: OscClient) -> None:
+    tablet.send("/liverec/threshold", "hum", 0.7)
+    reply = tablet.receive()
+    assert reply is not None and reply["/liverec/status/thresholds"] == ["hum=0.7"]
+    assert control.state.threshold_for("hum", 0.5) == pytest.approx(0.7)
+
+    for bad_args in (("rumble", 0.5), ("hum", 1.5), ("hum", 0.0), ("hum", "high"), (3, 0.5), ("hum", 0.5, 1)):
+        tablet.send("/liverec/threshold", *bad_args)
+        error = tablet.receive()
+        assert error is not None and "/liverec/error" in error, bad_args
+        assert error["/liverec/error"][0] == "/liverec/threshold"
+    assert control.state.threshold_for("hum", 0.5) == pytest.approx(0.7), "refused commands change nothing"
+    assert control.server.stats.bad_arguments == 6
+
+    tablet.send("/liverec/threshold", "hum")  # no value: back to the config's threshold
+    reply = tablet.receive()
+    assert reply is not None and reply["/liverec/status/thresholds"] == [""]
+    assert control.state.threshold_for("hum", 0.5) == 0.5
+
+
+def test_release_is_published_for_the_mixer(control: RunningServer, tablet: OscClient) -> None:
+    tablet.send("/liverec/release")
+    assert tablet.receive() is not None
+    assert control.state.release_generation == 1
+    assert control.changes[-1].kind == "release"
+
+
+@pytest.mark.parametrize("control", [{"allow": ["10.1.2.3", "192.168.0.0/16"]}], indirect=True)
+def test_senders_outside_the_allowlist_are_ignored_and_counted(control: RunningServer, tablet: OscClient) -> None:
+    tablet.send("/liverec/arm", 0)
+    tablet.send("/liverec/status")
+    assert tablet.receive(timeout=0.5) is None, "never answer a sender outside the allowlist"
+    assert control.state.armed is True
+    deadline = time.monotonic() + 2
+    while control.server.stats.rejected_sender < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert control.server.stats.rejected_sender == 2
+    assert control.changes == []
+
+    # A reloaded allowlist applies at once.
+    control.server.update_settings(ControlSettings(bind="127.0.0.1", port=0, allow=["127.0.0.1"]))
+    assert tablet.status() is not None
+
+
+def _bundle(*messages: Any, timetag: float) -> bytes:
+    bundle = OscBundleBuilder(timetag)
+    for message in messages:
+        bundle.add_content(message)
+    return bundle.build().dgram
+
+
+def _message(address: str, *args: Any) -> Any:
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        builder.add_arg(arg)
+    return builder.build()
+
+
+def test_malformed_packets_are_dropped_counted_and_the_server_carries_on(
+    control: RunningServer, tablet: OscClient
+) -> None:
+    arm = _message("/liverec/arm", 0).dgram
+    garbage = [
+        b"",
+        b"\x00\x01\x02",
+        b"not osc at all",
+        arm[:-3],  # truncated argument
+        b"/liverec/arm\x00\x00\x00\x00,i\x00\x00",  # type tag promises an int that is not there
+        b"#bundle\x00" + b"\xff" * 8 + struct.pack(">i", 1000) + b"xx",  # element longer than the packet
+        b"/liverec/arm\x00\x00\x00\x00,\xff\xfe\x00" + b"\x00" * 4,  # undecodable type tags
+        b"x" * 5000,  # larger than control.max_packet_bytes
+        _bundle(*[_message("/liverec/status")] * (MAX_MESSAGES_PER_PACKET + 1), timetag=0),
+    ]
+    for packet in garbage:
+        tablet.send_raw(packet)
+    tablet.send("/liverec/nonsense", 1)
+    tablet.send("/liverec/arm")  # missing argument: refused with a reason
+    error = tablet.receive()
+    assert error is not None and "/liverec/error" in error
+    assert control.server.stats.malformed == len(garbage) - 1 + 1  # the empty packet counts too
+    assert control.server.stats.unknown_address == 1
+    assert control.state.armed is True, "no malformed packet may change state"
+    assert tablet.status() is not None, "the server still answers"
+
+
+def test_a_future_timetag_does_not_stall_the_event_loop(control: RunningServer, tablet: OscClient) -> None:
+    # python-osc's dispatcher would sleep until the time tag; control is immediate, whatever the bundle says.
+    an_hour_ahead = time.time() + 3600
+    tablet.send_raw(_bundle(_message("/liverec/arm", 0), timetag=an_hour_ahead))
+    reply = tablet.receive(timeout=2)
+    assert reply is not None and reply["/liverec/status/armed"] == [0]
+
+
+def test_a_bundle_of_commands_is_obeyed_in_order_with_one_reply(control: RunningServer, tablet: OscClient) -> None:
+    tablet.send_raw(_bundle(_message("/liverec/arm", 0), _message("/liverec/bypass", 1),
+                            _message("/liverec/threshold", "keyboard", 0.4), timetag=0))
+    reply = tablet.receive()
+    assert reply is not None
+    assert reply["/liverec/status/armed"] == [0] and reply["/liverec/status/bypass"] == [1]
+    assert reply["/liverec/status/thresholds"] == ["keyboard=0.4"]
+    assert tablet.receive(timeout=0.3) is None, "one status bundle per packet"
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=256))
+def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    state = ControlState(armed=True)
+    server = ControlServer(ControlSettings(), state, lambda: DaemonStatus(armed=True, bypass=False))
+    server.handle_datagram(data, ("127.0.0.1", 9000))
+    server.handle_datagram(b"/liverec/arm\x00\x00\x00\x00" + data, ("127.0.0.1", 9000))
+    assert server.stats.packets == 2
+
+
+def test_allowlist_matching() -> None:
+    settings = ControlSettings(allow=["192.168.1.50", "10.0.0.0/24", "fd00::/8"])
+    assert settings.allows("192.168.1.50")
+    assert not settings.allows("192.168.1.51")
+    assert settings.allows("10.0.0.200") and not settings.allows("10.0.1.1")
+    assert settings.allows("::ffff:10.0.0.7"), "IPv4 peers reported by a dual-stack socket"
+    assert settings.allows("fd12::1") and not settings.allows("fe80::1%eth0")
+    assert not settings.allows("not-an-address")
+    assert ControlSettings().allows("127.0.0.1") and ControlSettings().allows("::1")
+    assert not ControlSettings().allows("192.168.1.50"), "by default only this box may control the daemon"
