@@ -79,6 +79,7 @@ _SUFFIXES: dict[str, ParamSpec] = {
     "fader": _DB_LEVEL,
     "on": _BOOL,
     "trim": ParamSpec("number", -18.0, 18.0),
+    "headamp.gain": ParamSpec("number", -12.0, 60.0),
     "pan": ParamSpec("number", -100.0, 100.0),
     "hpf.on": _BOOL,
     "hpf.slope": ParamSpec("enum", choices=("12", "18", "24")),
@@ -96,6 +97,7 @@ _SUFFIXES: dict[str, ParamSpec] = {
     "gate.hold": ParamSpec("number", 0.02, 2000.0),
     "gate.release": ParamSpec("number", 5.0, 4000.0),
     "dyn.on": _BOOL,
+    "dyn.mode": ParamSpec("enum", choices=("COMP", "EXP")),
     "dyn.thr": ParamSpec("number", -60.0, 0.0),
     "dyn.ratio": ParamSpec("enum", choices=("1.1", "1.3", "1.5", "2", "2.5", "3", "4", "5", "7", "10", "20", "100")),
     "dyn.knee": ParamSpec("number", 0.0, 5.0),
@@ -104,10 +106,13 @@ _SUFFIXES: dict[str, ParamSpec] = {
     "dyn.hold": ParamSpec("number", 0.02, 2000.0),
     "dyn.release": ParamSpec("number", 5.0, 4000.0),
     "dyn.mix": ParamSpec("number", 0.0, 100.0),
+    "mix.NN.on": _BOOL,
+    "mix.NN.level": _DB_LEVEL,
 }
 _CHANNEL_ONLY = {k for k in _SUFFIXES if k not in ("fader", "on")}
 _STRIP_RE = re.compile(r"^(ch(?:0[1-9]|[12][0-9]|3[0-2])|bus(?:0[1-9]|1[0-6])|dca[1-8]|main)$")
 _EQ_RE = re.compile(r"^eq\.([1-4])\.(type|freq|gain|q)$")
+_SEND_RE = re.compile(r"^mix\.(?:0[1-9]|1[0-6])\.(on|level)$")
 
 
 def strip_param_spec(param: str) -> ParamSpec:
@@ -119,9 +124,13 @@ def strip_param_spec(param: str) -> ParamSpec:
     eq = _EQ_RE.match(rest)
     if eq:
         key = f"eq.N.{eq.group(2)}"
+    send = _SEND_RE.match(rest)
+    if send:
+        key = f"mix.NN.{send.group(1)}"
     spec = _SUFFIXES.get(key)
     if spec is None:
-        raise ValueError(f"{param!r}: unknown parameter {rest!r}; known: {', '.join(sorted(_SUFFIXES))} (N = 1…4)")
+        known = ", ".join(sorted(_SUFFIXES))
+        raise ValueError(f"{param!r}: unknown parameter {rest!r}; known: {known} (N = 1…4, NN = 01…16)")
     if key in _CHANNEL_ONLY and not strip.startswith("ch"):
         raise ValueError(f"{param!r}: {rest!r} exists only on input channels (chNN)")
     return spec

@@ -1,0 +1,668 @@
+"""Background-fault analysis of one audio window: gate → pre-judgement → event location → precise classification.
+
+The method, step by step, for a window (a behaviour tag's span plus roll, or the last second when audio alone
+triggers):
+
+1. **Level/activity gate** (:class:`LevelGate`): RMS, peak and spectral flux. A silent window is clean and never
+   reaches the model; the same gate is the daemon's audio-only trigger when no tag is open.
+2. **Features**: the window is resampled to 16 kHz and turned into log-mel frames (``features.py``); the daemon's
+   streaming path reuses frames already computed for overlapping windows (:class:`StreamingFaultAnalyser`).
+3. **Pre-judgement**: the model (which applies its background mask internally) scores sub-windows covering the whole
+   window; a type goes on only if some sub-window beats ``prejudge_ratio × threshold``.
+4. **Start/end point detection**: inside the sub-windows that passed, a type-specific deterministic curve finds the
+   event: energy jumps in the low band (thumps, pops) or high band (key clicks) refined to the millisecond on the
+   band envelope, flat full-scale runs (clipping), the envelope of the measured hum/howl frequency, or a rise of the
+   noise floor (hiss, music).
+5. **Precise classification**: the model scores the located event (its frames centred in the model's window) and
+   the per-type threshold decides; several types may fire together (one score per type, never an arg-max).
+6. **Measurement**: hum fundamental (harmonic comb, parabolic interpolation), howl frequency, reconstructed true
+   peak. A hum or feedback verdict with nothing measurable to notch is dropped: the table cannot act on it and a
+   comb-less "hum" is far more likely a sung note than mains.
+
+A behaviour tag (``prior``) lowers the thresholds of the fault types it predicts by ``prior_boost`` (≤ 0.2): the
+camera says where to look, the audio must still show the fault.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from math import gcd
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from liverec_edge.audio import measure
+from liverec_edge.audio.features import (
+    ANALYSIS_RATE,
+    FeatureParams,
+    StreamingLogMel,
+    hz_to_mel,
+    logmel,
+    mel_to_hz,
+)
+from liverec_edge.audio.settings import REPORTABLE_FAULTS, AudioSettings, GateSettings
+from liverec_edge.types import FAULT_TYPES, AudioBlock, AudioWindow, FaultEvent
+
+log = logging.getLogger(__name__)
+
+MIN_RATE = 8_000
+MAX_RATE = 384_000
+FRAME_S = 0.01  # log-mel hop
+
+
+class AnalysisInputError(ValueError):
+    """Audio the analysis cannot judge: wrong shape, unsupported sample rate, NaN/inf samples."""
+
+
+class ScoringModel(Protocol):
+    """What the analysis needs of the fault model (``audio.model.FaultModel`` provides it)."""
+
+    window_frames: int
+    thresholds: Mapping[str, float]
+
+    def scores(self, logmel_window: np.ndarray) -> np.ndarray: ...
+
+
+# --- 1. the gate ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The cheap look at a window: levels (dBFS), largest spectral-flux jump (dB) and whether it is worth analysing."""
+
+    levels: measure.Levels
+    flux_db: float
+    active: bool
+
+
+class LevelGate:
+    """RMS/peak/flux gate: a window below the silence levels is clean without running the model."""
+
+    def __init__(self, settings: GateSettings):
+        self.settings = settings
+
+    def check(self, samples: np.ndarray, rate: int, frames: np.ndarray | None = None) -> GateResult:
+        levels = measure.measure_levels(samples, rate)
+        flux = 0.0
+        if frames is not None and frames.shape[0] > 1:
+            # Mean positive change of the log-mel between frames, in dB: a transient's signature.
+            diff = np.diff(frames.astype(np.float64), axis=0) * (10.0 / np.log(10.0))
+            flux = float(np.max(np.mean(np.maximum(diff, 0.0), axis=1)))
+        silent = levels.rms_dbfs < self.settings.silence_dbfs and levels.peak_dbfs < self.settings.silence_peak_dbfs
+        return GateResult(levels, flux, not silent)
+
+
+# --- results --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAnalysis:
+    """Everything the analysis found in one window; ``measurements`` feed the strategy table's expressions."""
+
+    events: list[FaultEvent]
+    gate: GateResult
+    #: best score per type over the window (pre-judgement), empty when the gate skipped the model
+    window_scores: dict[str, float] = field(default_factory=dict)
+    measurements: dict[str, float] = field(default_factory=dict)
+
+
+# --- per-type event location ----------------------------------------------------------------------------------------
+
+#: How each fault type is located in time: kind of curve and band (see ``_locate``).
+LOCATORS: dict[str, tuple[str, str]] = {
+    "mic_handling": ("transient", "low"),
+    "plosive": ("transient", "low"),
+    "keyboard": ("transient", "high"),
+    "cough": ("transient", "all"),
+    "clipping": ("clip", "all"),
+    "hum": ("tone", "low"),
+    "feedback": ("tone", "all"),
+    "hiss": ("floor", "high"),
+    "background_music": ("floor", "all"),
+}
+#: Gaps (s) bridged inside one event: the pauses between key presses, between the bumps of one handling.
+MAX_GAP_S: dict[str, float] = {"keyboard": 0.8, "mic_handling": 0.4, "plosive": 0.2, "cough": 0.3}
+TRANSIENT_ABOVE_FLOOR_DB = 12.0  # and the band must be this far above its quiet level in the window
+#: Gate thresholds used with the model's own thresholds when the model carries none for a type.
+DEFAULT_THRESHOLD = 0.5
+ONSET_SCAN_S = 0.05  # step of the model-window scan that narrows a transient's onset
+ONSET_LAG_S = 0.3  # how far before the first window end that scores a fault its onset may lie
+
+
+class FaultAnalyser:
+    """Names the background faults in audio windows.
+
+    ``FaultAnalyser(settings, model_dir)`` loads the fault model (``ModelError`` if it is missing or corrupt: the
+    daemon then runs without fault analysis). Tests and tools may pass ``model=`` any object with ``window_frames``,
+    ``thresholds`` and ``scores(frames)``.
+    """
+
+    def __init__(self, settings: AudioSettings, model_dir: Path | None = None, *, model: ScoringModel | None = None):
+        self.settings = settings
+        if model is None:
+            from liverec_edge.audio.model import FaultModel
+
+            model = FaultModel.load(Path(model_dir) if model_dir else settings.resolved_model_dir(),
+                                    num_threads=settings.num_threads)
+        self.model = model
+        self.window_frames = int(model.window_frames)
+        self.gate = LevelGate(settings.gate)
+        self.params = FeatureParams()
+        edges = mel_to_hz(np.linspace(float(hz_to_mel(self.params.fmin)), float(hz_to_mel(self.params.fmax)),
+                                      self.params.n_mels + 2))
+        self._bands = measure.band_weights(np.asarray(edges[1:-1]))
+        self._type_index = {name: i for i, name in enumerate(FAULT_TYPES)}
+
+    # -- thresholds --
+
+    def threshold(self, fault_type: str, prior: str | None = None) -> float:
+        override = self.settings.type_settings(fault_type).threshold
+        base = override if override is not None else float(self.model.thresholds.get(fault_type, DEFAULT_THRESHOLD))
+        if prior is not None and fault_type in self.settings.behaviour_priors.get(prior, ()):
+            base -= self.settings.prior_boost
+        return float(min(0.99, max(0.05, base)))
+
+    # -- public API --
+
+    def analyse(self, window: AudioWindow, prior: str | None = None) -> list[FaultEvent]:
+        """Fault events in ``window`` (times on the window's clock). ``prior`` defaults to the window's tag."""
+        return self.analyse_detailed(window, prior).events
+
+    def analyse_detailed(self, window: AudioWindow, prior: str | None = None) -> WindowAnalysis:
+        samples, rate = _validated(window.samples, window.rate)
+        if prior is None and window.tag is not None:
+            prior = window.tag.behaviour
+        max_n = int(self.settings.max_window_s * rate)
+        start = float(window.start)
+        if samples.size > max_n:  # analyse the newest part: it is what the console can still act on
+            start += (samples.size - max_n) / rate
+            samples = samples[-max_n:]
+        x16 = _to_16k(samples, rate)
+        frames = logmel(x16, self.params)
+        return self._analyse(samples, rate, start, x16, frames, prior)
+
+    # -- the pipeline --
+
+    def _analyse(self, native: np.ndarray, rate: int, t0: float, x16: np.ndarray, frames: np.ndarray,
+                 prior: str | None) -> WindowAnalysis:
+        gate = self.gate.check(native, rate, frames)
+        clipping = measure.find_clipping(native, self.settings.gate.clip_dbfs, self.settings.gate.clip_min_run)
+        measurements = {
+            "peak_dbfs": clipping.true_peak_dbfs if clipping.clipped else gate.levels.peak_dbfs,
+            "level_dbfs": gate.levels.level_dbfs,
+            "floor_dbfs": gate.levels.floor_dbfs,
+        }
+        if not gate.active or frames.shape[0] < 3:
+            return WindowAnalysis([], gate, {}, measurements)
+
+        # 3. pre-judgement over sub-windows covering the window
+        starts = _subwindow_starts(frames.shape[0], self.window_frames)
+        cache: dict[int, np.ndarray] = {}
+        sub_scores = np.stack([self._scores_at(frames, s, cache) for s in starts])
+        window_scores = {name: float(sub_scores[:, i].max()) for name, i in self._type_index.items()}
+
+        events: list[FaultEvent] = []
+        duration = native.size / rate
+        for name in REPORTABLE_FAULTS:
+            if not self.settings.type_settings(name).enabled:
+                continue
+            threshold = self.threshold(name, prior)
+            column = sub_scores[:, self._type_index[name]]
+            positive = column >= threshold * self.settings.prejudge_ratio
+            deterministic_clip = name == "clipping" and _clipping_is_sure(clipping)
+            if not positive.any() and not deterministic_clip:
+                continue
+            if deterministic_clip and not positive.any():
+                positive = np.ones_like(positive)
+            # 4. locate the event inside the region the model pointed at
+            for region in _regions(starts, positive, self.window_frames, frames.shape[0]):
+                if LOCATORS[name][0] == "transient":
+                    region = self._narrow_onset(name, region, starts, frames, threshold, cache)
+                span, freq = self._locate(name, region, native, rate, x16, frames, clipping)
+                if span is None:
+                    continue
+                first, last = span  # seconds from the window start
+                # 5. precise classification on the located event
+                score = self._event_score(name, frames, first, last, cache)
+                if deterministic_clip:
+                    score = max(score, _clip_confidence(clipping))
+                if score < threshold:
+                    continue
+                # 6. a tone fault needs its tone
+                if name in ("hum", "feedback") and freq is None:
+                    log.debug("dropped %s: no measurable tone", name)
+                    continue
+                events.append(FaultEvent(
+                    type=name, score=round(float(score), 4),
+                    start=t0 + max(0.0, first), end=t0 + min(duration, max(last, first + FRAME_S)),
+                    freq=None if freq is None else round(float(freq), 3),
+                ))
+        events.sort(key=lambda e: (e.start, e.type))
+        return WindowAnalysis(events, gate, window_scores, measurements)
+
+    def _scores_at(self, frames: np.ndarray, start: int, cache: dict[int, np.ndarray]) -> np.ndarray:
+        """Model scores of the model window starting at frame ``start`` (padded when the window is short)."""
+        if start in cache:
+            return cache[start]
+        w = self.window_frames
+        chunk = frames[max(0, start): start + w]
+        if chunk.shape[0] < w:
+            # Too short for the model: pad in front with the window's quietest frame (its room tone), never with
+            # copies of the event itself, which would change what the model sees.
+            quiet = frames[int(np.argmin(frames.sum(axis=1)))]
+            chunk = np.concatenate([np.repeat(quiet[None, :], w - chunk.shape[0], axis=0), chunk])
+        scores = np.asarray(self.model.scores(np.ascontiguousarray(chunk, dtype=np.float32)), dtype=np.float64)
+        scores = np.nan_to_num(scores.reshape(-1)[: len(FAULT_TYPES)], nan=0.0)
+        cache[start] = scores
+        return scores
+
+    def _narrow_onset(self, name: str, region: tuple[int, int], starts: Sequence[int], frames: np.ndarray,
+                      threshold: float, cache: dict[int, np.ndarray]) -> tuple[int, int]:
+        """Narrow a transient fault's onset search with the model itself: slide a model window's end through the
+        half-hop where the verdict changed (every 50 ms); the fault began within ``ONSET_LAG_S`` before the first end
+        that scores it (the model was trained to fire when only the last 100–300 ms hold the fault)."""
+        w, n = self.window_frames, frames.shape[0]
+        index = self._type_index[name]
+        first_start = region[0]
+        previous = [s for s in starts if s < first_start]
+        lo_end = (previous[-1] + w) if previous else min(n, 20)
+        hi_end = min(n, first_start + w)
+        step = max(1, int(ONSET_SCAN_S / FRAME_S))
+        for end in range(lo_end, hi_end + 1, step):
+            if self._scores_at(frames, end - w, cache)[index] >= threshold * self.settings.prejudge_ratio:
+                lag = int(ONSET_LAG_S / FRAME_S)
+                return max(0, end - lag), max(region[1], end)
+        return region
+
+    def _event_score(self, name: str, frames: np.ndarray, first_s: float, last_s: float,
+                     cache: dict[int, np.ndarray]) -> float:
+        """Score of ``name`` with the model window placed on the event: centred on a short event; over a long one,
+        the mean over windows tiling it (a long event must hold up across its length, not in one lucky window)."""
+        w, n = self.window_frames, frames.shape[0]
+        first = int(first_s / FRAME_S)
+        last = max(first + 1, int(np.ceil(last_s / FRAME_S)))
+        index = self._type_index[name]
+        if n <= w:
+            return float(self._scores_at(frames, 0, cache)[index])
+        if last - first <= w:
+            centre = (first + last) // 2
+            start = int(min(max(0, centre - w // 2), n - w))
+            # Snap to a start already scored when it is within 5 frames: same verdict, one inference fewer.
+            near = [s for s in cache if abs(s - start) <= 5]
+            return float(self._scores_at(frames, near[0] if near else start, cache)[index])
+        starts = range(max(0, first), max(first, min(last, n) - w) + 1, w // 2)
+        values = [self._scores_at(frames, min(s, n - w), cache)[index] for s in starts]
+        return float(np.mean(values)) if values else 0.0
+
+    def _locate(self, name: str, region: tuple[int, int], native: np.ndarray, rate: int, x16: np.ndarray,
+                frames: np.ndarray, clipping: measure.Clipping) -> tuple[tuple[float, float] | None, float | None]:
+        """(start, end) in seconds from the window start, and the measured frequency, of ``name`` in ``region``
+        (frame indices of the sub-windows that passed the pre-judgement)."""
+        kind, band = LOCATORS[name]
+        lo_f, hi_f = region
+        region_s = (lo_f * FRAME_S, (hi_f - 1) * FRAME_S + self.params.win_length / ANALYSIS_RATE)
+        if kind == "clip":
+            runs = [(s / rate, e / rate) for s, e in clipping.runs if region_s[0] <= s / rate <= region_s[1]]
+            if runs:
+                return (runs[0][0], runs[-1][1]), None
+            return region_s, None
+        if kind == "tone":
+            a, b = int(region_s[0] * ANALYSIS_RATE), int(region_s[1] * ANALYSIS_RATE)
+            if name == "hum":
+                hum = measure.measure_hum(x16[a:b], self.settings.mains_hz)
+                if hum is None:
+                    return region_s, None
+                span = _tone_span(x16, ANALYSIS_RATE, hum.freq, region_s, width=4.0, rise_db=6.0)
+                return span, hum.freq
+            # Feedback grows: measure where it is loudest, the last part of the region.
+            na, nb = int(region_s[0] * rate), int(region_s[1] * rate)
+            tail = native[max(na, nb - int(0.5 * rate)): nb]
+            howl = measure.measure_howl(tail, rate)
+            if howl is None:
+                return region_s, None
+            span = _tone_span(native, rate, howl.freq, region_s, width=max(10.0, howl.freq * 0.01), rise_db=20.0)
+            return span, howl.freq
+        if kind == "transient":
+            return _transient_span(name, x16, region_s, MAX_GAP_S.get(name, 0.3)), None
+        energy = measure.band_energy_db(frames, self._bands[band])
+        return _floor_span(energy, lo_f, hi_f), None
+
+
+# --- helpers --------------------------------------------------------------------------------------------------------
+
+
+def _validated(samples: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+    if not isinstance(rate, (int, np.integer)) or isinstance(rate, bool):
+        raise AnalysisInputError(f"sample rate must be an integer number of Hz, got {rate!r}")
+    if not MIN_RATE <= int(rate) <= MAX_RATE:
+        raise AnalysisInputError(f"unsupported sample rate {rate} Hz (the analysis takes {MIN_RATE}–{MAX_RATE} Hz)")
+    x = np.asarray(samples)
+    if x.ndim == 2:  # (n, channels): analyse the mix, as the console hears the channel
+        x = x.mean(axis=1)
+    if x.ndim != 1:
+        raise AnalysisInputError(f"expected mono samples (n,) or (n, channels), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number):
+        raise AnalysisInputError(f"samples must be numbers, got dtype {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    bad = int(np.count_nonzero(~np.isfinite(x)))
+    if bad:
+        raise AnalysisInputError(f"{bad} of {x.size} samples are NaN or infinite: the capture is broken, not the room")
+    return x, int(rate)
+
+
+def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    from scipy.signal import resample_poly
+
+    if rate == ANALYSIS_RATE:
+        return samples.astype(np.float32, copy=False)
+    g = gcd(ANALYSIS_RATE, rate)
+    return resample_poly(samples, ANALYSIS_RATE // g, rate // g).astype(np.float32)
+
+
+def _subwindow_starts(n_frames: int, w: int) -> list[int]:
+    if n_frames <= w:
+        return [0]
+    hop = max(1, w // 2)
+    starts = list(range(0, n_frames - w + 1, hop))
+    if starts[-1] != n_frames - w:
+        starts.append(n_frames - w)
+    return starts
+
+
+def _regions(starts: Sequence[int], positive: np.ndarray, w: int, n: int) -> list[tuple[int, int]]:
+    """Contiguous runs of positive sub-windows → frame ranges [first, last)."""
+    regions: list[tuple[int, int]] = []
+    for start, ok in zip(starts, positive, strict=True):
+        if not ok:
+            continue
+        end = min(n, start + w)
+        if regions and start <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], max(regions[-1][1], end))
+        else:
+            regions.append((start, end))
+    return regions
+
+
+def _clipping_is_sure(clipping: measure.Clipping) -> bool:
+    # Two flat full-scale runs, or one long one: a converter or gain stage hit the rails; no model needed.
+    return len(clipping.runs) >= 2 or any(e - s >= 8 for s, e in clipping.runs)
+
+
+def _clip_confidence(clipping: measure.Clipping) -> float:
+    return float(min(0.99, 0.7 + 0.03 * len(clipping.runs)))
+
+
+@dataclass(frozen=True, slots=True)
+class TransientKind:
+    """How a transient fault shows in its band: ``impulse`` = a spike over the median of its surroundings (a key
+    click is a few ms long, a fricative is not); ``rise`` = a jump over the recent past (a thump or a cough)."""
+
+    band: tuple[float | None, float | None]  # Hz (low, high) of the band filter; None = open
+    block_ms: float
+    mode: str
+    context_ms: float
+    threshold_db: float
+
+
+TRANSIENTS: dict[str, TransientKind] = {
+    "keyboard": TransientKind((2500.0, None), 1.0, "impulse", 30.0, 14.0),
+    "mic_handling": TransientKind((None, 250.0), 2.0, "rise", 150.0, 12.0),
+    "plosive": TransientKind((None, 250.0), 2.0, "rise", 150.0, 12.0),
+    "cough": TransientKind((300.0, 4000.0), 2.0, "rise", 150.0, 10.0),
+}
+
+
+def _band_filter(x16: np.ndarray, band: tuple[float | None, float | None]) -> np.ndarray:
+    from scipy.signal import butter, sosfilt
+
+    lo, hi = band
+    if lo is not None and hi is not None:
+        sos = butter(4, [lo, hi], "bandpass", fs=ANALYSIS_RATE, output="sos")
+    elif lo is not None:
+        sos = butter(4, lo, "highpass", fs=ANALYSIS_RATE, output="sos")
+    elif hi is not None:
+        sos = butter(4, hi, "lowpass", fs=ANALYSIS_RATE, output="sos")
+    else:
+        return x16.astype(np.float64)
+    # Causal filtering: an onset must never be smeared earlier than it happened.
+    return sosfilt(sos, x16.astype(np.float64))
+
+
+def _transient_span(name: str, x16: np.ndarray, region_s: tuple[float, float],
+                    max_gap_s: float) -> tuple[float, float] | None:
+    """Onsets of the fault's transients in its band within ``region_s``, grouped into one event.
+
+    Works on band energy in 1–2 ms blocks of the 16 kHz signal, so an onset is located to a block, not to a 25 ms
+    frame: the start of the first strong transient (at least half as strong, in dB, as the strongest in the region)
+    is where the event starts; transients closer than ``max_gap_s`` belong to the same event.
+    """
+    from scipy.ndimage import median_filter
+
+    kind = TRANSIENTS[name]
+    block = max(1, int(kind.block_ms * ANALYSIS_RATE / 1000))
+    n = x16.size // block
+    if n < 8:
+        return None
+    y = _band_filter(x16, kind.band)
+    energy = measure.db(np.mean(y[: n * block].reshape(n, block) ** 2, axis=1), power=True)
+    context = max(3, int(kind.context_ms / kind.block_ms))
+    if kind.mode == "impulse":
+        background = median_filter(energy, size=2 * context + 1, mode="nearest")
+    else:
+        # Median of the preceding context, ending 5 ms before the block: what the band was doing just before.
+        trailing = median_filter(energy, size=context, mode="nearest", origin=(context - 1) // 2)
+        gap = max(1, int(5.0 / kind.block_ms))
+        background = np.concatenate([np.full(context // 2 + gap, np.inf), trailing])[: n]
+        background = np.where(np.isinf(background), np.min(energy[: max(1, context)]), background)
+    excess = energy - background
+    quiet = float(np.percentile(energy, 10))
+    a = int(region_s[0] * ANALYSIS_RATE / block)
+    b = min(n, int(np.ceil(region_s[1] * ANALYSIS_RATE / block)))
+    candidates = np.flatnonzero((excess >= kind.threshold_db) & (energy >= quiet + TRANSIENT_ABOVE_FLOOR_DB))
+    candidates = candidates[(candidates >= a) & (candidates < b)]
+    if candidates.size == 0:
+        return None
+    strong = candidates[excess[candidates] >= 0.5 * float(excess[candidates].max()) + 0.5 * kind.threshold_db]
+    if strong.size == 0:
+        strong = candidates
+    first = int(strong[0])
+    gap_blocks = int(max_gap_s * 1000 / kind.block_ms)
+    last = first
+    for c in strong[1:]:
+        if c - last > gap_blocks:
+            break
+        last = int(c)
+    # Step back to where the rise began: the first block of the run that is already well above the background.
+    while first > 0 and excess[first - 1] >= 0.5 * excess[first] and first > a:
+        first -= 1
+    end = last
+    limit = min(n, last + int(500 / kind.block_ms))
+    while end + 1 < limit and excess[end + 1] >= 6.0:
+        end += 1
+    start_s = first * block / ANALYSIS_RATE
+    end_s = (end + 1) * block / ANALYSIS_RATE
+    return start_s, max(end_s, start_s + 0.02)
+
+
+def _floor_span(energy: np.ndarray, lo_f: int, hi_f: int) -> tuple[float, float]:
+    """Span where the band's noise floor (running minimum over 200 ms) sits in its upper half; the whole region
+    when the floor does not step (the fault was there before the window began)."""
+    from scipy.ndimage import minimum_filter1d
+
+    floor = minimum_filter1d(energy, size=21, mode="nearest")
+    lo, hi = float(np.percentile(floor, 5)), float(np.percentile(floor, 95))
+    region = (lo_f * FRAME_S, hi_f * FRAME_S + 0.015)
+    if hi - lo < 6.0:
+        return region
+    above = np.flatnonzero(floor[lo_f:hi_f] >= 0.5 * (lo + hi))
+    if above.size == 0:
+        return region
+    return (lo_f + int(above[0])) * FRAME_S, (lo_f + int(above[-1])) * FRAME_S + 0.025
+
+
+def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, float], width: float,
+               rise_db: float) -> tuple[float, float]:
+    """Span where a tone's zero-phase narrow-band envelope is within ``rise_db`` of its steady level."""
+    from scipy.signal import butter, sosfiltfilt
+
+    nyq = rate / 2.0
+    lo, hi = max(1.0, freq - width), min(nyq * 0.99, freq + width)
+    if hi <= lo or x.size < 64:
+        return region_s
+    sos = butter(2, [lo, hi], "bandpass", fs=rate, output="sos")
+    env = np.abs(sosfiltfilt(sos, x.astype(np.float64)))
+    period = max(1, int(rate / freq))
+    env = np.convolve(env, np.ones(period) / period, mode="same")
+    env_db = measure.db(env)
+    steady = float(np.percentile(env_db, 90))
+    level = steady - rise_db
+    active = np.flatnonzero(env_db >= level)
+    if active.size == 0:
+        return region_s
+    return active[0] / rate, active[-1] / rate
+
+
+# --- streaming use in the daemon ------------------------------------------------------------------------------------
+
+
+class StreamResampler:
+    """Any rate → 16 kHz, block by block, giving the same samples as ``resample_poly`` over the whole stream.
+
+    Each call resamples the new input with enough context either side for the polyphase filter, emits only the
+    output the filter has fully seen, and keeps the rest: the output lags the input by under 1 ms of samples.
+    """
+
+    def __init__(self, rate: int):
+        self.rate = int(rate)
+        g = gcd(ANALYSIS_RATE, self.rate)
+        self.up, self.down = ANALYSIS_RATE // g, self.rate // g
+        half_in = 10 * max(self.up, self.down) / self.up  # resample_poly's default filter half-length, in input samples
+        self.context = int(np.ceil(half_in / self.down + 1)) * self.down
+        self._buffer = np.zeros(self.context, np.float32)  # leading zeros = resample_poly's own edge padding
+        self._buffer_start = -self.context  # input index of _buffer[0]
+        self.emitted = 0  # output samples produced so far
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        from scipy.signal import resample_poly
+
+        if self.rate == ANALYSIS_RATE:
+            out = np.asarray(samples, np.float32)
+            self.emitted += out.size
+            return out
+        self._buffer = np.concatenate([self._buffer, np.asarray(samples, np.float32)])
+        usable = self._buffer.size - 2 * self.context
+        usable -= usable % self.down
+        if usable <= 0:
+            return np.zeros(0, np.float32)
+        y = resample_poly(self._buffer[: usable + 2 * self.context], self.up, self.down)
+        first = self.context * self.up // self.down
+        out = y[first: first + usable * self.up // self.down].astype(np.float32)
+        self._buffer = self._buffer[usable:]
+        self._buffer_start += usable
+        self.emitted += out.size
+        return out
+
+
+class StreamingFaultAnalyser:
+    """The daemon's use: feed capture blocks as they arrive; analyse any recent span reusing the log-mel frames.
+
+    ``feed(block)`` keeps the last ``history_s`` seconds (native samples for measurement, 16 kHz samples and log-mel
+    frames for the model). ``analyse_span(start, end, prior)`` analyses a tag's span; ``poll()`` is the audio-only
+    trigger: when the gate is active it analyses the newest ``window_s`` and returns the events confirmed by
+    ``confirm_windows`` consecutive analyses (a tag confirms on its own; audio alone must repeat itself).
+    """
+
+    def __init__(self, analyser: FaultAnalyser, rate: int, history_s: float = 12.0):
+        if not MIN_RATE <= int(rate) <= MAX_RATE:
+            raise AnalysisInputError(f"unsupported sample rate {rate} Hz")
+        self.analyser = analyser
+        self.settings = analyser.settings
+        self.rate = int(rate)
+        self.history_s = max(float(history_s), self.settings.window_s + 2.0)
+        self._resampler = StreamResampler(self.rate)
+        self._features = StreamingLogMel(history_frames=int(self.history_s / FRAME_S) + 2)
+        self._native: deque[np.ndarray] = deque()
+        self._native_count = 0
+        self._x16 = np.zeros(0, np.float32)
+        self._x16_start = 0  # stream index (16 kHz) of _x16[0]
+        self._t0: float | None = None  # time of the first fed sample
+        self._native_total = 0
+        self._streaks: dict[str, int] = {}
+        self._last_poll_end = -np.inf
+
+    @property
+    def now(self) -> float:
+        """Time just after the newest sample fed."""
+        return (self._t0 or 0.0) + self._native_total / self.rate
+
+    def feed(self, block: AudioBlock) -> None:
+        if block.rate != self.rate:
+            raise AnalysisInputError(f"block rate {block.rate} Hz differs from the stream's {self.rate} Hz")
+        x = np.asarray(block.samples, np.float32)
+        x = x.mean(axis=1) if x.ndim == 2 else x.reshape(-1)
+        if not np.isfinite(x).all():  # keep the stream's timing: a broken block becomes silence
+            log.warning("non-finite samples in capture block replaced by silence", extra={"fields": {"t0": block.t0}})
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        if self._t0 is None:
+            self._t0 = float(block.t0)
+        self._native.append(x)
+        self._native_count += x.size
+        self._native_total += x.size
+        keep = int(self.history_s * self.rate)
+        while self._native and self._native_count - self._native[0].size >= keep:
+            self._native_count -= self._native.popleft().size
+        y = self._resampler.push(x)
+        self._features.push(y)
+        self._x16 = np.concatenate([self._x16, y])
+        keep16 = int(self.history_s * ANALYSIS_RATE)
+        if self._x16.size > keep16:
+            drop = self._x16.size - keep16
+            self._x16 = self._x16[drop:]
+            self._x16_start += drop
+
+    def analyse_span(self, start: float, end: float, prior: str | None = None) -> WindowAnalysis:
+        """Analyse [start, end] (clamped to the history), reusing the frames computed as audio arrived."""
+        if self._t0 is None:
+            raise AnalysisInputError("no audio fed yet")
+        params = self._features.params
+        end = min(end, self._t0 + (self._resampler.emitted) / ANALYSIS_RATE)
+        start = max(start, end - self.settings.max_window_s, self.now - self.history_s + 0.05)
+        first_frame = max(int(np.ceil((start - self._t0) / FRAME_S)), self._features.oldest_frame)
+        last_frame = min(int(((end - self._t0) * ANALYSIS_RATE - params.win_length) // params.hop_length) + 1,
+                         self._features.frames_total)
+        if last_frame - first_frame < 3:
+            levels = measure.Levels(-240.0, -240.0, -240.0, -240.0)
+            return WindowAnalysis([], GateResult(levels, 0.0, False))
+        frames = self._features.window(first_frame, last_frame - first_frame)
+        t_start = self._t0 + first_frame * params.hop_length / ANALYSIS_RATE
+        a16 = first_frame * params.hop_length - self._x16_start
+        b16 = (last_frame - 1) * params.hop_length + params.win_length - self._x16_start
+        x16 = self._x16[max(0, a16): b16]
+        native = self._native_span(t_start, t_start + x16.size / ANALYSIS_RATE)
+        return self.analyser._analyse(native, self.rate, t_start, x16, frames, prior)
+
+    def _native_span(self, start: float, end: float) -> np.ndarray:
+        held = np.concatenate(list(self._native)) if self._native else np.zeros(0, np.float32)
+        held_start = self.now - held.size / self.rate
+        a = max(0, round((start - held_start) * self.rate))
+        b = max(a, round((end - held_start) * self.rate))
+        return held[a:b]
+
+    def poll(self) -> list[FaultEvent]:
+        """The audio-only decision: analyse the newest window if a hop has passed; confirmed events only."""
+        if self._t0 is None or self.now - self._last_poll_end < self.settings.hop_s - 1e-9:
+            return []
+        self._last_poll_end = self.now
+        result = self.analyse_span(self.now - self.settings.window_s, self.now)
+        return self.confirm(result.events)
+
+    def confirm(self, events: list[FaultEvent]) -> list[FaultEvent]:
+        """Update the per-type streaks with one analysis' events; return those whose streak is long enough."""
+        seen = {e.type for e in events}
+        for name in REPORTABLE_FAULTS:
+            self._streaks[name] = self._streaks.get(name, 0) + 1 if name in seen else 0
+        return [e for e in events if self._streaks[e.type] >= self.settings.type_settings(e.type).confirm_windows]

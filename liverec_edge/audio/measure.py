@@ -1,0 +1,290 @@
+"""Deterministic measurements of an audio window: levels, clipping, mains-hum frequency, feedback (howl) frequency,
+and per-band energy curves for locating events.
+
+These are physics, not learning: they give the strategy table numbers it can act on (where to put a notch, how
+many trim steps) and let the analysis refuse a model verdict it cannot measure (a "hum" without a harmonic comb is
+not notched).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = 1e-12
+
+
+def db(power_or_amplitude: np.ndarray | float, power: bool = False) -> np.ndarray:
+    scale = 10.0 if power else 20.0
+    return scale * np.log10(np.maximum(np.asarray(power_or_amplitude, dtype=np.float64), EPS))
+
+
+# --- levels ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """Window levels in dBFS (full scale = 1.0): RMS, sample peak, loud-frame level and quiet-frame floor."""
+
+    rms_dbfs: float
+    peak_dbfs: float
+    level_dbfs: float  # 95th percentile of 10 ms frame RMS: how loud the talker is
+    floor_dbfs: float  # 10th percentile of 10 ms frame RMS: the noise floor between words
+
+
+def measure_levels(samples: np.ndarray, rate: int) -> Levels:
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size == 0:
+        return Levels(-240.0, -240.0, -240.0, -240.0)
+    hop = max(1, rate // 100)
+    n = x.size // hop
+    if n >= 1:
+        frame_rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1))
+        frame_db = db(frame_rms)
+        level, floor = float(np.percentile(frame_db, 95)), float(np.percentile(frame_db, 10))
+    else:
+        level = floor = float(db(np.sqrt(np.mean(x**2))))
+    return Levels(
+        rms_dbfs=float(db(np.sqrt(np.mean(x**2)))),
+        peak_dbfs=float(db(np.max(np.abs(x)))),
+        level_dbfs=level,
+        floor_dbfs=floor,
+    )
+
+
+# --- clipping -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Clipping:
+    """Flat runs at full scale: ``runs`` (start, end) sample indices (end exclusive), and the reconstructed peak."""
+
+    runs: list[tuple[int, int]]
+    clipped_samples: int
+    true_peak_dbfs: float
+
+    @property
+    def clipped(self) -> bool:
+        return bool(self.runs)
+
+
+def find_clipping(samples: np.ndarray, clip_dbfs: float = -0.3, min_run: int = 3) -> Clipping:
+    """Runs of at least ``min_run`` consecutive samples at or above ``clip_dbfs``, each run flat (one value).
+
+    Flatness is what separates a clipped converter or gain stage from a loud but intact peak or a brick-wall limiter
+    (whose samples still move). The true peak is reconstructed by fitting a parabola to the intact samples either side
+    of each plateau (capped at +12 dB over full scale), so the trim strategy can take enough steps at once.
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if x.size < min_run or peak < 10.0 ** (clip_dbfs / 20.0):
+        return Clipping([], 0, float(db(peak)))
+    level = 10.0 ** (clip_dbfs / 20.0)
+    hot = np.abs(x) >= level
+    # A sample continues a plateau when it equals its predecessor to within the 16-bit step.
+    flat = np.zeros_like(hot)
+    flat[1:] = hot[1:] & hot[:-1] & (np.abs(np.diff(x)) <= 4e-5)
+    runs: list[tuple[int, int]] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flat.astype(np.int8), [0]])))
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        run_start = start - 1  # the first sample of the plateau has no flat predecessor
+        if end - run_start >= min_run:
+            runs.append((int(run_start), int(end)))
+    if not runs:
+        return Clipping([], 0, float(db(peak)))
+    estimates = [_plateau_peak(x, s, e) for s, e in runs]
+    true_peak = float(np.percentile(estimates, 90))
+    return Clipping(runs, int(sum(e - s for s, e in runs)), float(db(true_peak)))
+
+
+def _plateau_peak(x: np.ndarray, start: int, end: int, side: int = 4) -> float:
+    plateau = abs(float(x[start]))
+    sign = 1.0 if x[start] > 0 else -1.0
+    left = np.arange(max(0, start - side), start)
+    right = np.arange(end, min(x.size, end + side))
+    idx = np.concatenate([left, right])
+    if left.size < 2 or right.size < 2:
+        return plateau
+    values = sign * x[idx]
+    try:
+        a, b, _ = np.polyfit(idx - start, values, 2)
+    except (np.linalg.LinAlgError, ValueError):
+        return plateau
+    if a >= 0:  # not a cap: cannot extrapolate
+        return plateau
+    vertex = float(np.polyval([a, b, _], -b / (2 * a)))
+    return float(min(max(vertex, plateau), plateau * 4.0))
+
+
+# --- spectra --------------------------------------------------------------------------------------------------------
+
+
+def _spectrum_db(x: np.ndarray, rate: int, pad: int) -> tuple[np.ndarray, float]:
+    """Blackman-windowed, zero-padded magnitude spectrum in dB and its bin spacing (Hz)."""
+    from scipy.fft import next_fast_len, rfft
+
+    n_fft = next_fast_len(max(x.size * pad, 256))
+    window = np.blackman(x.size)
+    spectrum = np.abs(rfft((x - np.mean(x)) * window, n=n_fft))
+    return db(spectrum / (np.sum(window) / 2.0)), rate / n_fft
+
+
+def _parabolic_peak(spec_db: np.ndarray, index: int) -> tuple[float, float]:
+    """Sub-bin position and height of a spectral peak from the parabola through it and its neighbours."""
+    if index <= 0 or index >= spec_db.size - 1:
+        return float(index), float(spec_db[index])
+    a, b, c = spec_db[index - 1], spec_db[index], spec_db[index + 1]
+    denom = a - 2 * b + c
+    if denom >= 0:
+        return float(index), float(b)
+    offset = 0.5 * (a - c) / denom
+    return float(index + offset), float(b - 0.25 * (a - c) * offset)
+
+
+def _local_floor(spec_db: np.ndarray, width_bins: int) -> np.ndarray:
+    """Median of the spectrum over a sliding band: what a peak must stand out of."""
+    from scipy.ndimage import median_filter
+
+    return median_filter(spec_db, size=max(3, width_bins | 1), mode="nearest")
+
+
+# --- mains hum ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hum:
+    """A mains harmonic comb: fundamental (Hz), harmonics found (numbers), their prominence (dB) and level (dBFS)."""
+
+    freq: float
+    harmonics: tuple[int, ...]
+    prominence_db: float
+    level_dbfs: float
+
+
+HUM_RATE = 4000  # hum lives below 1 kHz: analyse a 4 kHz copy, 12× cheaper than 48 kHz and as precise
+
+
+def measure_hum(
+    samples_16k: np.ndarray, mains_hz: float | None = None, max_harmonic: int = 8, min_prominence_db: float = 10.0
+) -> Hum | None:
+    """Find a mains hum comb and measure its fundamental.
+
+    The fundamental is searched in 47–53 Hz and 57–63 Hz (or ±3 Hz around ``mains_hz``) by scoring a harmonic comb
+    on a zero-padded Blackman spectrum (peaks must stand ``min_prominence_db`` above the local median). Each harmonic
+    that stands out is then located by parabolic interpolation and the fundamental is their average of ``f_k / k``,
+    weighted by ``k`` and prominence: higher harmonics pin the fundamental down ``k`` times more finely, the
+    prominence keeps speech-masked harmonics from pulling it. Returns None when no comb stands out.
+    """
+    from scipy.signal import resample_poly
+
+    x = resample_poly(np.asarray(samples_16k, dtype=np.float64), 1, 16000 // HUM_RATE)
+    if x.size < HUM_RATE // 4:  # under 250 ms: too short to resolve 50 from 60 Hz and their wander
+        return None
+    spec, bin_hz = _spectrum_db(x, HUM_RATE, pad=16)
+    top = (mains_hz or 63.0) + 3.0
+    spec = spec[: int((top * max_harmonic + 20.0) / bin_hz)]  # only the comb's range is needed
+    floor = _local_floor(spec, round(12.0 / bin_hz))
+    prominence = spec - floor
+    if mains_hz is not None:
+        grid = np.arange(mains_hz - 3.0, mains_hz + 3.0, 0.02)
+    else:
+        grid = np.concatenate([np.arange(47.0, 53.0, 0.02), np.arange(57.0, 63.0, 0.02)])
+    ks = np.arange(1, max_harmonic + 1)
+    positions = grid[:, None] * ks[None, :] / bin_hz
+    comb = np.interp(positions, np.arange(prominence.size), prominence)
+    comb_score = np.sum(np.clip(comb, 0.0, 40.0), axis=1)
+    f0_coarse = float(grid[int(np.argmax(comb_score))])
+
+    estimates: list[tuple[float, float]] = []
+    found: list[int] = []
+    best_prom = 0.0
+    level_power = 0.0
+    for k in ks:
+        centre = f0_coarse * k / bin_hz
+        half = max(2, round((0.4 * k) / bin_hz))  # allow ±0.4 Hz of wander per harmonic number
+        lo, hi = int(centre) - half, int(centre) + half + 1
+        if lo < 1 or hi >= spec.size - 1:
+            continue
+        index = lo + int(np.argmax(spec[lo:hi]))
+        if prominence[index] < min_prominence_db:
+            continue
+        position, height = _parabolic_peak(spec, index)
+        estimates.append((position * bin_hz / k, k * float(prominence[index])))
+        found.append(int(k))
+        best_prom = max(best_prom, float(prominence[index]))
+        level_power += 10.0 ** (height / 10.0)
+    # One lonely peak could be anything (a bass note, a fan); a comb needs two members, or a very clear fundamental.
+    if not found or (len(found) < 2 and not (found == [1] and best_prom >= 2 * min_prominence_db)):
+        return None
+    freqs = np.array([e[0] for e in estimates])
+    weights = np.array([e[1] for e in estimates])
+    # Drop harmonics that disagree with the consensus by more than 0.3 Hz (a speech partial sitting on one).
+    median = float(np.median(freqs))
+    keep = np.abs(freqs - median) <= 0.3
+    f0 = float(np.sum(freqs[keep] * weights[keep]) / np.sum(weights[keep]))
+    return Hum(f0, tuple(found), best_prom, float(10.0 * math.log10(max(level_power, EPS))))
+
+
+# --- feedback -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Howl:
+    """The dominant stationary narrow peak: frequency (Hz), prominence over its neighbourhood (dB), level (dBFS)."""
+
+    freq: float
+    prominence_db: float
+    level_dbfs: float
+
+
+def measure_howl(
+    samples: np.ndarray, rate: int, fmin: float = 80.0, fmax: float = 12000.0, min_prominence_db: float = 20.0
+) -> Howl | None:
+    """The acoustic-feedback peak: the most prominent narrow, steady peak of the (native-rate) spectrum.
+
+    A howl is a near-pure tone that holds its pitch, so over a few hundred milliseconds it stands tens of dB above
+    the spectrum around it; voiced speech harmonics glide and smear. The frequency comes from parabolic interpolation
+    on a zero-padded Blackman spectrum (well under 1 Hz on a steady tone).
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.size < rate // 20:
+        return None
+    spec, bin_hz = _spectrum_db(x, rate, pad=4)
+    floor = _local_floor(spec, round(max(60.0, 8.0 * rate / x.size) / bin_hz))
+    prominence = spec - floor
+    lo = max(1, int(fmin / bin_hz))
+    hi = min(spec.size - 2, int(min(fmax, 0.45 * rate) / bin_hz))
+    if hi <= lo:
+        return None
+    index = lo + int(np.argmax(prominence[lo:hi]))
+    if prominence[index] < min_prominence_db:
+        return None
+    position, height = _parabolic_peak(spec, index)
+    return Howl(position * bin_hz, float(prominence[index]), height)
+
+
+# --- band energy curves from the log-mel frames ---------------------------------------------------------------------
+
+#: Frequency bands (Hz) whose energy curves locate each kind of fault in time.
+BANDS: dict[str, tuple[float, float]] = {
+    "low": (0.0, 250.0),  # thumps, plosive pops, hum
+    "mid": (250.0, 2500.0),
+    "high": (2500.0, 8000.0),  # key clicks, hiss
+    "all": (0.0, 8000.0),
+}
+
+
+def band_weights(mel_centres_hz: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        name: ((mel_centres_hz >= lo) & (mel_centres_hz < hi)).astype(np.float64) for name, (lo, hi) in BANDS.items()
+    }
+
+
+def band_energy_db(logmel_frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-frame energy (dB) of the mel bands selected by ``weights`` (the log-mel is natural-log power)."""
+    if logmel_frames.shape[0] == 0:
+        return np.zeros(0)
+    power = np.exp(logmel_frames.astype(np.float64)) @ weights
+    return db(power, power=True)
