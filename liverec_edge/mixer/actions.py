@@ -9,8 +9,9 @@ Rules, per parameter:
   same owner replaces its claim. With several claims the **most protective** wins (see ``strip.Protect``: lower
   fader/gain/trim/EQ gain, mute over unmute, higher HPF frequency, processing on); parameters with no safe direction
   go to the earliest claim still held. Ties go to the earliest claim. So the result never depends on timing.
-- **Modes**: ``set`` jumps; ``relative`` adds ``value`` to what the *other* owners (or the baseline) would give, so
-  an owner re-sending its action does not compound; ``ramp_ms`` > 0 slews there (any mode) at no more than
+- **Modes**: ``set`` jumps; ``relative`` adds ``value`` to the baseline (the engineer's value), so an owner
+  re-sending its action does not compound and other owners' claims do not shift it (composition then picks the
+  most protective); ``ramp_ms`` > 0 slews there (any mode) at no more than
   ``ramp_rate_hz`` updates per second (≤ 50), interpolating in dB for levels and in log for frequencies and times.
 - **Hold and restore**: ``hold_s`` (counted from the action, after its ramp) ends the claim; ``hold_s=None`` holds
   until :meth:`MixerEngine.release` of the owner. ``restore=False`` makes a change sticky: it becomes the new
@@ -169,7 +170,13 @@ class MixerEngine:
                 except ParamNameError:
                     self._log.error("journal names an unknown parameter; skipped", extra=kv(param=pending.param))
                     continue
-                held = _Held(pending.param, kind, pending.baseline, journaled=True)
+                try:
+                    baseline = self.backend.snap(pending.param, pending.baseline)
+                except ValueError as exc:
+                    self._log.error("journal baseline is not valid here; skipped", extra=kv(param=pending.param,
+                                                                                            error=str(exc)))
+                    continue
+                held = _Held(pending.param, kind, baseline, journaled=True)
                 self._held[pending.param] = held
                 replayed.append(pending.param)
                 self._log.warning(
@@ -331,7 +338,7 @@ class MixerEngine:
         param = held.param
         value: EngValue = action.value
         if action.mode == "relative":
-            base = self._effective(held, exclude=action.owner)
+            base = held.baseline
             if not (_is_number(base) and _is_number(value)):
                 raise ValueError(f"a relative change needs numbers; {param} is {base!r}, change {value!r}")
             value = float(base) + float(value)
@@ -461,9 +468,15 @@ class MixerEngine:
             self._maybe_done(held)
             return
 
+        min_gap = 1.0 / self.settings.ramp_rate_hz
+
         async def rest() -> None:
+            last = t0
             for i in range(2, steps + 1):
-                await asyncio.sleep(max(0.0, t0 + (i - 1) * dt - time.monotonic()))
+                # On schedule, but never two updates closer than 1/ramp_rate_hz (a late step does not catch up).
+                due = max(t0 + (i - 1) * dt, last + min_gap)
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                last = time.monotonic()
                 if self._held.get(held.param) is not held:
                     return  # taken over by the engineer
                 await self._step(held, interpolate(held.kind, start, target, i / steps))

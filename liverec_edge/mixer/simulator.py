@@ -81,8 +81,8 @@ class MixerSimulator:
         self.dropped_replies = 0
         self.malformed = 0
         self.subscribers: dict[tuple[str, int], _Subscriber] = {}
-        #: every message received, newest last: (client, address, args)
-        self.received: deque[tuple[tuple[str, int], str, list[Any]]] = deque(maxlen=10000)
+        #: every message received, newest last: (monotonic time, client, address, args)
+        self.received: deque[tuple[float, tuple[str, int], str, list[Any]]] = deque(maxlen=10000)
         self.cells: dict[str, _Cell] = {}
         for address, spec, parts in self.firmware.all_addresses():
             default = spec.default
@@ -173,7 +173,11 @@ class MixerSimulator:
         cell.index = cell.spec.law.index_of_eng(value)
 
     def count_received(self, address: str) -> int:
-        return sum(1 for _, a, _ in self.received if a == address)
+        return sum(1 for _, _, a, _ in self.received if a == address)
+
+    def times_received(self, address: str, with_args: bool = True) -> list[float]:
+        """When messages for ``address`` arrived (sets only, by default)."""
+        return [t for t, _, a, args in self.received if a == address and (bool(args) or not with_args)]
 
     # ---- protocol ------------------------------------------------------------------------------------------------
 
@@ -195,7 +199,7 @@ class MixerSimulator:
         except ValueError:
             self.malformed += 1
             return
-        self.received.append((client, address, args))
+        self.received.append((time.monotonic(), client, address, args))
         try:
             self._handle(client, address, args)
         except (LawError, ValueError, IndexError, TypeError) as exc:

