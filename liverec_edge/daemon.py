@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -48,6 +49,8 @@ log = logging.getLogger("liverec_edge.daemon")
 TICK_S = 0.25
 #: How often STATUS= is refreshed (systemctl status shows it; identical texts are not re-sent).
 STATUS_EVERY_S = 1.0
+#: How often the status goes to the log as well (a box without a systemd status view still shows its health).
+STATUS_LOG_EVERY_S = 60.0
 #: How long a fault stays in the status after it was reported.
 FAULT_SHOWN_S = 5.0
 #: Daemon-level keys a reload applies itself (stages claim their own through ``reconfigure``).
@@ -137,6 +140,8 @@ def run_blocking(config: Config, **kwargs: Any) -> int:
     read, a long inference); the service must exit within systemd's stop timeout regardless, so workers that are
     still busy after shutdown are abandoned and the process leaves with ``os._exit``.
     """
+    # The systemd watchdog kills with SIGABRT: have it print every thread's Python stack to the journal first.
+    faulthandler.enable()
     loop = asyncio.new_event_loop()
     code = 1
     try:
@@ -286,6 +291,7 @@ class Daemon:
         tags = self.ctx.bus.subscribe(TOPIC_TAGS, owner="daemon", maxsize=64)
         faults = self.ctx.bus.subscribe(TOPIC_FAULTS, owner="daemon", maxsize=64)
         next_ping = next_status = time.monotonic()
+        next_status_log = next_ping + STATUS_LOG_EVERY_S
         while True:
             now = time.monotonic()
             try:
@@ -303,6 +309,9 @@ class Daemon:
                 if now >= next_status:
                     next_status = now + STATUS_EVERY_S
                     self.notifier.status(self.status_text())
+                if now >= next_status_log:
+                    next_status_log = now + STATUS_LOG_EVERY_S
+                    log.info("status", extra=kv(status=self.status_text(), bus_drops=self.ctx.bus.dropped))
             except Exception:  # housekeeping must outlive any surprise in a stage's health() or progress()
                 log.exception("daemon housekeeping failed")
             await asyncio.sleep(TICK_S)
