@@ -141,6 +141,8 @@ def test_alsa_capture_delivers_the_samples_written_with_real_rate_timestamps(
     now, end = progress[:, 0], progress[:, 1]
     slope = np.polyfit(now, end, 1)[0]
     assert slope == pytest.approx(1.0, abs=0.02)
-    lag = now - end
-    # newest sample never stamped in the future; it lags the clock by at most about a period
-    assert lag.min() >= -0.001 and np.percentile(lag, 90) < period / rate + 0.02
+    # Once the timestamper has had a window to take out the first block's delivery delay, the newest sample is never
+    # stamped in the future (beyond the 2 ms anchor tolerance) and lags the clock by at most about a period.
+    settled = now > now[0] + 1.5
+    lag = (now - end)[settled]
+    assert lag.min() >= -0.003 and np.percentile(lag, 90) < period / rate + 0.02
