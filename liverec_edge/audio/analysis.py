@@ -488,25 +488,48 @@ def _transient_span(name: str, x16: np.ndarray, region_s: tuple[float, float],
     return start_s, max(end_s, start_s + 0.02)
 
 
+def _step_onset(curve_db: np.ndarray, min_step_db: float = 6.0) -> int | None:
+    """Change point of a curve that steps up and stays up: the split minimising the squared error of a two-level
+    fit (O(n) with cumulative sums). None when the best split rises less than ``min_step_db``.
+
+    This is the right question for a stationary fault (hum, hiss, music) that starts under speech: a threshold on
+    the level is fooled by speech bumps, but speech does not hold a level; the fault does.
+    """
+    y = np.asarray(curve_db, dtype=np.float64)
+    n = y.size
+    if n < 8:
+        return None
+    c1, c2 = np.cumsum(y), np.cumsum(y * y)
+    k = np.arange(2, n - 1)  # split before index k: [0, k) and [k, n)
+    left_n, right_n = k, n - k
+    left_sum, right_sum = c1[k - 1], c1[-1] - c1[k - 1]
+    left_sq, right_sq = c2[k - 1], c2[-1] - c2[k - 1]
+    cost = (left_sq - left_sum**2 / left_n) + (right_sq - right_sum**2 / right_n)
+    best = int(np.argmin(cost))
+    split = int(k[best])
+    if right_sum[best] / right_n[best] - left_sum[best] / left_n[best] < min_step_db:
+        return None
+    return split
+
+
 def _floor_span(energy: np.ndarray, lo_f: int, hi_f: int) -> tuple[float, float]:
-    """Span where the band's noise floor (running minimum over 200 ms) sits in its upper half; the whole region
-    when the floor does not step (the fault was there before the window began)."""
+    """Span where the band's noise floor (running minimum over 200 ms) has stepped up; the whole region when it
+    does not step (the fault was there before the window began)."""
     from scipy.ndimage import minimum_filter1d
 
     floor = minimum_filter1d(energy, size=21, mode="nearest")
-    lo, hi = float(np.percentile(floor, 5)), float(np.percentile(floor, 95))
     region = (lo_f * FRAME_S, hi_f * FRAME_S + 0.015)
-    if hi - lo < 6.0:
+    onset = _step_onset(floor[lo_f:hi_f])
+    if onset is None:
         return region
-    above = np.flatnonzero(floor[lo_f:hi_f] >= 0.5 * (lo + hi))
-    if above.size == 0:
-        return region
-    return (lo_f + int(above[0])) * FRAME_S, (lo_f + int(above[-1])) * FRAME_S + 0.025
+    # The running minimum lags a rising floor by half its length.
+    return max(0.0, (lo_f + onset - 10) * FRAME_S), region[1]
 
 
 def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, float], width: float,
                rise_db: float) -> tuple[float, float]:
-    """Span where a tone's zero-phase narrow-band envelope is within ``rise_db`` of its steady level."""
+    """Span of a tone from its zero-phase narrow-band envelope (1 ms steps): onset at the envelope's step up when
+    it has one (else the region's start); end where it last stays within ``rise_db`` of its steady level."""
     from scipy.signal import butter, sosfiltfilt
 
     nyq = rate / 2.0
@@ -514,16 +537,30 @@ def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, flo
     if hi <= lo or x.size < 64:
         return region_s
     sos = butter(2, [lo, hi], "bandpass", fs=rate, output="sos")
-    env = np.abs(sosfiltfilt(sos, x.astype(np.float64)))
-    period = max(1, int(rate / freq))
-    env = np.convolve(env, np.ones(period) / period, mode="same")
-    env_db = measure.db(env)
-    steady = float(np.percentile(env_db, 90))
-    level = steady - rise_db
-    active = np.flatnonzero(env_db >= level)
-    if active.size == 0:
+    band = sosfiltfilt(sos, x.astype(np.float64))
+    step = max(1, rate // 1000)
+    n = band.size // step
+    env_db = measure.db(np.sqrt(np.mean(band[: n * step].reshape(n, step) ** 2, axis=1)))
+    period_ms = max(1, int(1000.0 / freq))
+    env_db = np.convolve(env_db, np.ones(period_ms) / period_ms, mode="same")  # one period: no ripple
+    a, b = int(region_s[0] * 1000), min(n, int(np.ceil(region_s[1] * 1000)))
+    if b - a < 16:
         return region_s
-    return active[0] / rate, active[-1] / rate
+    onset = _step_onset(env_db[a:b])
+    start_ms = a + onset if onset is not None else a
+    steady = float(np.median(env_db[start_ms:b]))
+    if onset is not None:
+        # The zero-phase filter spreads the onset symmetrically, so the true onset is where the envelope reaches
+        # half amplitude (-6 dB); look for it only near the change point, where speech bumps cannot pass for it.
+        near = np.arange(max(a, start_ms - 80), min(b, start_ms + 80))
+        reached = near[env_db[near] >= steady - 6.0]
+        if reached.size:
+            start_ms = int(reached[0])
+    active = np.flatnonzero(env_db[start_ms:b] >= steady - rise_db)
+    end_ms = start_ms + int(active[-1]) + 1 if active.size else b
+    if b - end_ms <= max(period_ms, 30):  # the envelope sags within one smoothing length of the edge
+        end_ms = b
+    return start_ms / 1000.0, end_ms / 1000.0
 
 
 # --- streaming use in the daemon ------------------------------------------------------------------------------------
