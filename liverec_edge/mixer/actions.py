@@ -161,7 +161,12 @@ class MixerEngine:
         if self._started:
             return []
         self._started = True
-        self._unsubscribe = self.backend.on_external_change(self._on_external_change)
+        subscribe = getattr(self.backend, "on_external_change", None)
+        if callable(subscribe):
+            self._unsubscribe = subscribe(self._on_external_change)
+        else:
+            # A backend that exposes the hook as a plain callback attribute (None until set) gets ours assigned.
+            setattr(self.backend, "on_external_change", self._on_external_change)  # noqa: B010
         replayed: list[str] = []
         if self.journal is not None:
             for pending in self.journal.pending():

@@ -210,6 +210,10 @@ class LevelLaw(Law):
         assert isinstance(d, float)
         return "-oo" if math.isinf(d) else f"{d:+.1f}"
 
+    def format(self, value: EngValue) -> str:
+        d = _number(value, "level")
+        return "-inf" if math.isinf(d) else f"{d:.2f}"
+
     def describe(self) -> str:
         return f"level[{self.steps} steps]"
 
@@ -253,6 +257,10 @@ class LinLaw(Law):
     def clamp(self, value: EngValue) -> EngValue:
         v = _number(value, self.describe())
         return min(max(v, min(self.lo, self.hi)), max(self.lo, self.hi))
+
+    def format(self, value: EngValue) -> str:
+        v = _number(value, self.describe())
+        return f"{v:.{_decimals(self.step)}f}" if math.isfinite(v) else super().format(v)
 
     def node_text(self, index: int) -> str:
         v = self.eng_of_index(index)
@@ -308,6 +316,10 @@ class LogLaw(Law):
         v = self.eng_of_index(index)
         assert isinstance(v, float)
         return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+    def format(self, value: EngValue) -> str:
+        v = _number(value, self.describe())
+        return f"{v:.4g}" if math.isfinite(v) else super().format(v)
 
     def describe(self) -> str:
         return f"logf[{self.lo:g}, {self.hi:g}, {self.steps}]"
