@@ -309,7 +309,8 @@ class SyntheticSpeech:
             )
             gains[freqs > self.rate / 2 * 0.9] = 0
             gains /= gains.sum()
-            voiced = np.sin(np.outer(phase, harmonics)) @ gains
+            # float32 for the bulk of the work (the sines): plenty for a synthetic voice, half the CPU
+            voiced = np.sin(np.outer(phase.astype(np.float32), harmonics.astype(np.float32))) @ gains.astype(np.float32)
             envelope = np.sin(np.pi * frac) ** 0.6
             out[a - start : b - start] += syl.amplitude * envelope * voiced
         # Forget syllables long past (the signal is only ever read forwards).

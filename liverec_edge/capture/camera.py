@@ -128,17 +128,18 @@ _DIGITS = {
     "8": "111101111101111", "9": "111101111001111",
 }
 _GLYPH_SCALE = 4
+_GLYPHS = {
+    ch: np.kron(np.array([int(b) for b in bits], bool).reshape(5, 3), np.ones((_GLYPH_SCALE, _GLYPH_SCALE), bool))
+    for ch, bits in _DIGITS.items()
+}
 
 
 def _draw_digits(image: np.ndarray, text: str, x: int, y: int) -> None:
     s = _GLYPH_SCALE
-    box = image[y - 2 : y + 5 * s + 2, x - 2 : x + len(text) * 4 * s + 2]
-    box[:] = 0
+    image[y - 2 : y + 5 * s + 2, x - 2 : x + len(text) * 4 * s + 2] = 0
     for n, ch in enumerate(text):
-        glyph = np.array([int(b) for b in _DIGITS[ch]], bool).reshape(5, 3)
-        big = np.kron(glyph, np.ones((s, s), bool))
         x0 = x + n * 4 * s
-        image[y : y + 5 * s, x0 : x0 + 3 * s][big] = 255
+        image[y : y + 5 * s, x0 : x0 + 3 * s][_GLYPHS[ch]] = 255
 
 
 class FileCamera:
@@ -236,9 +237,8 @@ class V4L2Camera:
             raise SourceError(f"camera device {self.device} does not exist (is the camera plugged in?)")
         try:
             self._container = av.open(self.device, format="v4l2", options=options)
-            stream = self._container.streams.video[0]
-            stream.thread_type = "AUTO"
-            self._frames = self._container.decode(stream)
+            # No frame threading: it would hold frames back by the thread count (latency the analysis feels).
+            self._frames = self._container.decode(self._container.streams.video[0])
         except (av.error.FFmpegError, OSError, IndexError) as exc:
             self.close()
             raise SourceError(f"cannot open camera {self.device} with {options}: {exc}") from None

@@ -4,7 +4,8 @@ Public API (what the daemon wires)::
 
     runner = CaptureRunner(settings.capture, clock=CaptureClock())   # sources built from the settings
     runner = CaptureRunner(settings.capture, clock, camera=my_camera, audio_source=my_audio)   # or given
-    runner.start()                          # opens nothing on the caller's thread; returns at once
+    runner.start(t_origin=None)             # opens nothing on the caller's thread; returns at once. Offline
+                                            # runs pass t_origin=0.0: frame t == the file's pts
     runner.video_ring: VideoRing            # frames, t on the clock
     runner.audio_ring: AudioRing            # samples, av_offset_ms applied
     slot = runner.subscribe_frames()        # LatestSlot[Frame]: `await slot.next()` in an asyncio task
@@ -144,11 +145,13 @@ class CaptureRunner:
         slot.close()
 
     # -- life cycle -----------------------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, t_origin: float | None = None) -> None:
+        """Start both producer threads. ``t_origin`` is the clock time media time 0 of file, synthetic and scene
+        sources maps to (default: now); offline runs pass 0.0 so that frame times equal the file's pts."""
         if self._t_origin is not None:
             raise RuntimeError("a CaptureRunner starts once")
         # Both sources share one origin, so file/synthetic media times line up on the clock.
-        self._t_origin = self.clock.now()
+        self._t_origin = self.clock.now() if t_origin is None else float(t_origin)
         for stream, handle in ((self._video, self._handle_frame), (self._audio, self._handle_audio)):
             stream.thread = threading.Thread(
                 target=self._run, args=(stream, handle), name=f"capture-{stream.kind}", daemon=True
