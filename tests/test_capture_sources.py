@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -208,3 +209,71 @@ def test_default_capture_settings_need_no_hardware() -> None:
         1024,
     )
     assert make_audio_source(config.capture.audio).rate == 48000
+
+
+class _FakeAlsaError(Exception):
+    pass
+
+
+def _fake_alsaaudio(script: list[object], opened: list[dict]) -> object:
+    """A stand-in for the pyalsaaudio module whose PCM.read() plays ``script``: (length, bytes) tuples or
+    exceptions; it records every PCM opened."""
+    import types
+
+    module = types.SimpleNamespace(
+        PCM_CAPTURE=1, PCM_NORMAL=0, PCM_FORMAT_S16_LE=2, PCM_FORMAT_S32_LE=10, ALSAAudioError=_FakeAlsaError
+    )
+
+    class PCM:
+        def __init__(self, **kwargs: object):
+            opened.append(kwargs)
+
+        def info(self) -> dict:
+            return {"rate": 48000, "channels": 1, "format_name": "S16_LE"}
+
+        def read(self) -> tuple[int, bytes]:
+            step = script.pop(0)
+            if isinstance(step, Exception):
+                raise step
+            return step  # type: ignore[return-value]
+
+        def close(self) -> None:
+            pass
+
+    module.PCM = PCM
+    return module
+
+
+def test_alsa_overruns_in_both_library_styles_are_counted_and_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from liverec_edge.capture.audio_input import AlsaSource
+
+    period = np.arange(4, dtype="<i2") * 1000
+    script: list[object] = [
+        (4, period.tobytes()),
+        (-32, b""),  # pyalsaaudio >= 0.10: -EPIPE as the length
+        (4, period.tobytes()),
+        _FakeAlsaError("Broken pipe [hw:1]"),  # older builds raise
+        (4, period.tobytes()),
+        (4, period.tobytes()),
+        _FakeAlsaError("No such device [hw:1]"),  # unplugged: not an overrun
+    ]
+    opened: list[dict] = []
+    monkeypatch.setitem(sys.modules, "alsaaudio", _fake_alsaaudio(script, opened))
+    source = AlsaSource("hw:1", 48000, 1, 4)
+    source.open(_context())
+    flags = [source.read().discontinuity for _ in range(4)]  # type: ignore[union-attr]
+    assert flags == [False, True, True, False]
+    assert source.overruns == 2
+    assert len(opened) == 2  # reopened after the raised overrun
+    assert opened[0]["device"] == "hw:1" and opened[0]["periodsize"] == 4 and opened[0]["rate"] == 48000
+    with pytest.raises(SourceError, match=r"hw:1.*No such device"):
+        source.read()
+
+
+def test_alsa_device_granting_another_rate_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from liverec_edge.capture.audio_input import AlsaSource
+
+    monkeypatch.setitem(sys.modules, "alsaaudio", _fake_alsaaudio([], []))
+    source = AlsaSource("hw:1", 44100, 1, 1024)
+    with pytest.raises(SourceError, match=r"granted rate 48000 \(asked 44100\).*plughw"):
+        source.open(_context())

@@ -192,12 +192,14 @@ class CaptureRunner:
         assert self._t_origin is not None
         t_origin = self._t_origin
         first_open = True
+        failures_in_a_row = 0
         while not self._stop.is_set():
             try:
                 source.open(SourceContext(self.clock, t_origin, self._stop))
                 stream.state = "running"
                 if not first_open:
                     log.info("capture source back", extra=kv(stream=stream.kind, source=source.name))
+                failures_in_a_row = 0
                 while True:
                     item = source.read()
                     if item is None:
@@ -212,12 +214,14 @@ class CaptureRunner:
                 stream.errors += 1
                 stream.last_error = str(exc) or type(exc).__name__
                 stream.state = "failed"
-                log.error(
-                    "capture source failed",
-                    extra=kv(stream=stream.kind, source=source.name, error=stream.last_error, errors=stream.errors),
-                )
-                if stream.kind == "video":
-                    log.warning("video lost: capture continues audio-only")
+                failures_in_a_row += 1
+                fields = kv(stream=stream.kind, source=source.name, error=stream.last_error, errors=stream.errors)
+                if failures_in_a_row == 1:
+                    log.error("capture source failed", extra=fields)
+                    if stream.kind == "video":
+                        log.warning("video lost: capture continues audio-only")
+                elif failures_in_a_row & (failures_in_a_row - 1) == 0:  # 2, 4, 8...: an unplugged device
+                    log.warning("capture source still failing", extra=fields)  # does not flood the journal
             finally:
                 try:
                     source.close()
