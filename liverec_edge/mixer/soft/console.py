@@ -63,17 +63,20 @@ class SoftConsole:
         self._ramp_samples = round(ramp_ms * rate / 1000.0)
         crossfade_samples = round(crossfade_ms * rate / 1000.0)
         prime_samples = round(prime_max_ms * rate / 1000.0)
+        # Defaults are held as the desk would hold them (on its grid), like every value set later.
+        channel_defaults = {key: check_and_snap(key, spec, spec.default, grid) for key, spec in CHANNEL_SPECS.items()}
         self._strips = [
-            ChannelStrip(rate, self._ramp_samples, crossfade_samples, prime_samples) for _ in range(channels)
+            ChannelStrip(rate, self._ramp_samples, crossfade_samples, prime_samples, channel_defaults)
+            for _ in range(channels)
         ]
-        self._main_values: dict[str, float | str] = {key: spec.default for key, spec in MAIN_SPECS.items()}
+        self._main_values = {key: check_and_snap(key, spec, spec.default, grid) for key, spec in MAIN_SPECS.items()}
         self._main_gain = _MainGain(self._main_values)
         self._held: dict[str, float | str] = {}
         for index in range(channels):
-            for key, spec in CHANNEL_SPECS.items():
-                self._held[f"ch{index + 1:02d}.{key}"] = spec.default
-        for key, spec in MAIN_SPECS.items():
-            self._held[f"main.{key}"] = spec.default
+            for key, value in channel_defaults.items():
+                self._held[f"ch{index + 1:02d}.{key}"] = value
+        for key, value in self._main_values.items():
+            self._held[f"main.{key}"] = value
         self._pending: list[_Change] = []
         self._seq = 0
         self._lock = threading.Lock()  # set()/get() may come from the event loop while process() runs in a worker
@@ -173,8 +176,8 @@ class SoftConsole:
             samples = samples[:, None]
         if samples.ndim != 2 or samples.shape[1] != self.channels:
             raise ValueError(f"block must be (n,) or (n, {self.channels}) samples, got shape {samples.shape}")
-        if not np.issubdtype(samples.dtype, np.floating) and not np.issubdtype(samples.dtype, np.integer):
-            raise ValueError(f"block must hold real numbers, got dtype {samples.dtype}")
+        if not np.issubdtype(samples.dtype, np.floating):  # integer PCM would need a scale we cannot guess
+            raise ValueError(f"block must hold float samples (full scale ±1.0), got dtype {samples.dtype}")
         samples = samples.astype(np.float64)  # filters and detectors run in double precision
         finite = np.isfinite(samples)
         if not finite.all():

@@ -42,13 +42,21 @@ def db_to_gain(db: float) -> float:
 class ChannelStrip:
     """DSP of one channel; parameter changes via :meth:`apply`, audio via :meth:`process` (float64 in and out)."""
 
-    def __init__(self, rate: int, ramp_samples: int, crossfade_samples: int, prime_samples: int) -> None:
+    def __init__(
+        self,
+        rate: int,
+        ramp_samples: int,
+        crossfade_samples: int,
+        prime_samples: int,
+        defaults: dict[str, float | str] | None = None,
+    ) -> None:
         self.rate = rate
         self.ramp_samples = ramp_samples
         self.crossfade_samples = crossfade_samples
         self.control_period = control_period(rate)
         self._grids: dict[int, ControlGrid] = {}
         self.values: dict[str, float | str] = {key: spec.default for key, spec in CHANNEL_SPECS.items()}
+        self.values.update(defaults or {})
         self.trim = GainRamp(1.0)
         self.post = GainRamp(1.0)  # fader × on
         self.to_main = GainRamp(1.0)
