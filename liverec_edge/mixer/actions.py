@@ -417,7 +417,9 @@ class MixerEngine:
             held.restore_ramp_ms = max(0.0, action.ramp_ms)
             return
         expiry = None if action.hold_s is None else max(0.0, action.ramp_ms) / 1000.0 + max(0.0, action.hold_s)
-        if self.journal is not None:
+        # The journal needs the baseline and who holds the parameter; an owner updating its own claim adds nothing
+        # a crash recovery would use, so it costs no fsync (ramps and refreshes stay fast on slow SD cards).
+        if self.journal is not None and not (held.journaled and owner in held.claims):
             self.journal.claim(param, held.baseline, target, owner, expiry, True, action.reason)
             held.journaled = True
         previous = held.claims.pop(owner, None)
