@@ -10,6 +10,7 @@ Public API (what the daemon wires)::
     runner.audio_ring: AudioRing            # samples, av_offset_ms applied
     slot = runner.subscribe_frames()        # LatestSlot[Frame]: `await slot.next()` in an asyncio task
     runner.unsubscribe(slot)
+    runner.t_origin -> float | None         # clock time of media time 0 (file, synthetic, scene sources)
     runner.progress() -> float | None       # clock time the newest frame or block was stored (watchdog)
     runner.status() -> CaptureStatus        # states and counters, a snapshot
     runner.wait_ended(timeout) -> bool      # both sources ended by themselves (file runs without loop)
@@ -55,6 +56,8 @@ class StreamStatus:
     last_t: float | None
     #: clock time the newest item was stored: the watchdog's progress
     last_at: float | None
+    #: clock time the first item was stored
+    first_at: float | None
     errors: int
     restarts: int
     last_error: str
@@ -90,6 +93,7 @@ class _Stream:
         self.items = 0
         self.last_t: float | None = None
         self.last_at: float | None = None
+        self.first_at: float | None = None
         self.errors = 0
         self.restarts = 0
         self.last_error = ""
@@ -99,6 +103,7 @@ class _Stream:
     def snapshot(self, dropped: int) -> StreamStatus:
         return StreamStatus(
             source=self.source.name, state=self.state, items=self.items, last_t=self.last_t, last_at=self.last_at,
+            first_at=self.first_at,
             errors=self.errors, restarts=self.restarts, last_error=self.last_error, dropped=dropped,
         )
 
@@ -143,6 +148,12 @@ class CaptureRunner:
                 self._slots.remove(slot)
                 self._closed_slot_drops += slot.dropped
         slot.close()
+
+    @property
+    def t_origin(self) -> float | None:
+        """Clock time of media time 0 of file, synthetic and scene sources (None before ``start``): the scene
+        camera shows ``script.label_at(t - t_origin)`` at capture time t."""
+        return self._t_origin
 
     # -- life cycle -----------------------------------------------------------------------------------------------
     def start(self, t_origin: float | None = None) -> None:
@@ -250,6 +261,8 @@ class CaptureRunner:
         stream.items += 1
         stream.last_t = frame.t
         stream.last_at = self.clock.now()
+        if stream.first_at is None:
+            stream.first_at = stream.last_at
         with self._slots_lock:
             slots = list(self._slots)
         for slot in slots:
@@ -270,6 +283,8 @@ class CaptureRunner:
         stream.items += 1
         stream.last_t = t0 + n / self.audio_ring.rate
         stream.last_at = self.clock.now()
+        if stream.first_at is None:
+            stream.first_at = stream.last_at
 
     # -- observation ----------------------------------------------------------------------------------------------
     def progress(self) -> float | None:

@@ -164,8 +164,10 @@ class SceneCamera(_PacedClockSource):
             from PIL import Image
 
             cached = np.asarray(Image.fromarray(self._portrait).resize(key, Image.BILINEAR))
-            if len(self._resized) > 64:  # moves pass through many sizes; the resting ones come back
-                self._resized.clear()
+            # A move passes through a new size every frame; keep only the last few (the resting sizes come back
+            # and are re-made once), at up to 1 MB each.
+            while len(self._resized) >= 4:
+                del self._resized[next(iter(self._resized))]
             self._resized[key] = cached
         return cached
 
