@@ -90,10 +90,10 @@ def test_ramp_slews_at_most_50_updates_per_second(tmp_path: Path) -> None:
             await until(lambda: sim.value("ch01.fader") == result.target)
             times = sim.times_received("/ch/01/mix/fader")
             assert 10 <= len(times) <= 20  # 400 ms at <= 50 Hz, only grid changes sent
-            # Rate limit: the engine spaces its sends by >= 1/50 s (a little less allowed for timer granularity);
+            # Rate limit: the engine spaces its sends by >= 1/50 s (measured after each send);
             # on the desk side, with arrival jitter, the average rate stays at or under 50 Hz.
             sends = [t for t, p, _ in engine.sent_log if p == "ch01.fader"]
-            assert min(b - a for a, b in itertools.pairwise(sends)) >= 0.017
+            assert min(b - a for a, b in itertools.pairwise(sends)) >= 0.0195
             assert (len(times) - 1) / (times[-1] - times[0]) <= 50 * 1.05
             assert times[-1] - times[0] >= 0.3  # it really slewed
             steps = [float(v) for _, p, v in engine.sent_log if p == "ch01.fader"]

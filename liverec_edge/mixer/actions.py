@@ -478,15 +478,15 @@ class MixerEngine:
         min_gap = 1.0 / self.settings.ramp_rate_hz
 
         async def rest() -> None:
-            last = t0
+            last = time.monotonic()  # when the previous update left
             for i in range(2, steps + 1):
                 # On schedule, but never two updates closer than 1/ramp_rate_hz (a late step does not catch up).
                 due = max(t0 + (i - 1) * dt, last + min_gap)
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
-                last = time.monotonic()
                 if self._held.get(held.param) is not held:
                     return  # taken over by the engineer
                 await self._step(held, interpolate(held.kind, start, target, i / steps))
+                last = time.monotonic()
             held.slew = None
             self._maybe_done(held)
 
