@@ -310,3 +310,41 @@ def test_close_restores_everything(tmp_path: Path) -> None:
         await sim.stop()
 
     run(main())
+
+
+def test_bursts_on_one_parameter_are_debounced(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            for n in range(10):
+                await engine.apply(Action("ch03.eq.1.gain", -1.0 - n, owner="burst"))
+            await until(lambda: sim.value("ch03.eq.1.gain") == -10.0)
+            sends = [t for t, p, _ in engine.sent_log if p == "ch03.eq.1.gain"]
+            assert len(sends) == 10
+            assert min(b - a for a, b in itertools.pairwise(sends)) >= 0.0195
+
+    run(main())
+
+
+def test_the_software_console_is_driven_identically() -> None:
+    from liverec_edge.mixer.soft import SoftConsole, SoftConsoleBackend
+
+    async def main() -> None:
+        console = SoftConsole(48000, 2)
+        engine = MixerEngine(SoftConsoleBackend(console), MixerSettings())
+        await engine.start()
+        baseline = console.get("ch01.hpf.freq")
+        a = await engine.apply(Action("ch01.hpf.freq", 150, owner="A"))
+        b = await engine.apply(Action("ch01.hpf.freq", 100, owner="B"))
+        assert console.get("ch01.hpf.freq") == a.target and b.effective == a.target
+        await engine.apply(Action("ch01.fader", -12, ramp_ms=100, owner="A"))
+        await engine.wait_idle()
+        assert console.get("ch01.fader") == pytest.approx(-12, abs=0.05)
+        await engine.release("A")
+        await engine.wait_idle()
+        assert console.get("ch01.hpf.freq") == pytest.approx(100, rel=0.02)
+        await engine.release("B")
+        await until(lambda: engine.holdings() == [])
+        assert console.get("ch01.hpf.freq") == baseline
+        await engine.close()
+
+    run(main())

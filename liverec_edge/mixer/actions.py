@@ -84,6 +84,8 @@ class _Held:
     sent: EngValue | None = None
     slew: asyncio.Task[None] | None = None
     journaled: bool = False
+    #: when the last update for this parameter left (per-parameter debounce: at most ramp_rate_hz updates/s)
+    last_sent_at: float = -math.inf
     #: ramp time for going back to the baseline when the last claim ends
     restore_ramp_ms: float = 0.0
 
@@ -498,6 +500,10 @@ class MixerEngine:
             return
         if self._held.get(held.param) not in (held, None):
             return
+        wait = held.last_sent_at + 1.0 / self.settings.ramp_rate_hz - time.monotonic()
+        if wait > 0:
+            # Bursts of actions on one parameter are debounced to ramp_rate_hz (the notes: 20-50 Hz per parameter).
+            await asyncio.sleep(wait)
         try:
             if self.settings.dry_run:
                 self._log.info("dry run: would set", extra=kv(param=held.param, value=snapped))
@@ -509,6 +515,7 @@ class MixerEngine:
             self._log.warning("console did not take a change; will retry", extra=kv(param=held.param, error=str(exc)))
             return
         held.sent = result
+        held.last_sent_at = time.monotonic()
         self.sent_log.append((time.monotonic(), held.param, result))
         if len(self.sent_log) > self._sent_log_max:
             del self.sent_log[: len(self.sent_log) // 2]
