@@ -40,7 +40,7 @@ from liverec_edge.logs import kv
 if TYPE_CHECKING:
     from liverec_edge.config import Config
     from liverec_edge.control.state import DaemonStatus
-    from liverec_edge.pipeline import Pipeline, RestartPolicy, Stage, StageContext
+    from liverec_edge.pipeline import DropOldestQueue, Pipeline, RestartPolicy, Stage, StageContext
     from liverec_edge.sdnotify import Notifier
 
 log = logging.getLogger("liverec_edge.daemon")
@@ -217,7 +217,7 @@ class Daemon:
     # --- lifecycle -----------------------------------------------------------------------------------------------
 
     async def run(self, stages: Iterable[Stage], *, seconds: float | None = None, handle_signals: bool = True) -> int:
-        from liverec_edge.pipeline import Pipeline
+        from liverec_edge.pipeline import TOPIC_FAULTS, TOPIC_TAGS, Pipeline
 
         config = self.ctx.config
         self.pipeline = Pipeline(self.ctx, stages, self.policy)
@@ -227,8 +227,11 @@ class Daemon:
             stall_s=config.daemon.watchdog_stall_s))
         self.notifier.status("starting")
         installed = self._install_signal_handlers() if handle_signals else []
+        # Subscribed before any stage runs, so the first tag or fault published is not missed.
+        tags = self.ctx.bus.subscribe(TOPIC_TAGS, owner="daemon", maxsize=64)
+        faults = self.ctx.bus.subscribe(TOPIC_FAULTS, owner="daemon", maxsize=64)
         self.pipeline.start()
-        housekeeping = asyncio.create_task(self._housekeeping(), name="daemon:housekeeping")
+        housekeeping = asyncio.create_task(self._housekeeping(tags, faults), name="daemon:housekeeping")
         reloader = asyncio.create_task(self._reload_loop(), name="daemon:reload")
         try:
             if seconds is None:
@@ -284,12 +287,8 @@ class Daemon:
 
     # --- housekeeping: READY, WATCHDOG, STATUS ---------------------------------------------------------------------
 
-    async def _housekeeping(self) -> None:
-        from liverec_edge.pipeline import TOPIC_FAULTS, TOPIC_TAGS
-
+    async def _housekeeping(self, tags: DropOldestQueue[Any], faults: DropOldestQueue[Any]) -> None:
         assert self.pipeline is not None
-        tags = self.ctx.bus.subscribe(TOPIC_TAGS, owner="daemon", maxsize=64)
-        faults = self.ctx.bus.subscribe(TOPIC_FAULTS, owner="daemon", maxsize=64)
         next_ping = next_status = time.monotonic()
         next_status_log = next_ping + STATUS_LOG_EVERY_S
         while True:

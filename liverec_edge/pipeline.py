@@ -180,6 +180,7 @@ class ProgressMeter:
     """A stage's sign of life and throughput: call :meth:`beat` whenever work got done (or an idle wait ended)."""
 
     def __init__(self, rate_window_s: float = 2.0):
+        self.created = time.monotonic()
         self.last: float | None = None
         self.count = 0
         self._window_s = rate_window_s
@@ -288,7 +289,9 @@ class StageBase:
         return None
 
     def progress(self) -> float | None:
-        return self.meter.last
+        # Never None (None declares "idle by design"): before its first beat a stage counts from its creation, so
+        # one that never gets going is a stall once the grace is over.
+        return self.meter.last if self.meter.last is not None else self.meter.created
 
     def health(self) -> Mapping[str, HealthValue]:
         return {}
@@ -369,6 +372,7 @@ class StageRecord:
     restarts: int = 0
     last_error: str = ""
     started_progress: float | None = None
+    first_started: float = field(default_factory=time.monotonic)
     attempt_started: float = field(default_factory=time.monotonic)
     ever_progressed: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -389,6 +393,7 @@ class Pipeline:
 
     def start(self) -> None:
         for record in self.records.values():
+            record.first_started = time.monotonic()
             record.task = asyncio.create_task(self._supervise(record), name=f"stage:{record.stage.name}")
 
     async def _supervise(self, record: StageRecord) -> None:
@@ -473,9 +478,10 @@ class Pipeline:
     def stalled(self, stall_s: float, now: float | None = None) -> list[str]:
         """Names of stages whose progress is older than ``stall_s`` (an empty list means the pipeline is healthy).
 
-        A stage that is starting gets ``stall_s`` from the start of the attempt. Non-critical stages that are
-        disabled, finished or backing off are left out (STATUS reports them): systemd restarting the whole daemon
-        would interrupt capture for a stage the supervisor is already handling. A critical stage is always tracked.
+        Every stage gets ``stall_s`` from the pipeline's start to show progress. Non-critical stages that are
+        disabled, finished or backing off are left out, and get the grace again while restarting (STATUS reports
+        them): systemd restarting the whole daemon would interrupt capture for a stage the supervisor is already
+        handling. A critical stage is always tracked, from its last real progress.
         """
         now = time.monotonic() if now is None else now
         stalled = []
@@ -486,7 +492,11 @@ class Pipeline:
             last = stage.progress()
             if last is None and record.state == StageState.running and not stage.critical:
                 continue  # idle by design (progress() is None): only a blocked event loop can stall it
-            reference = record.attempt_started if last is None else max(last, record.attempt_started)
+            # A critical stage that keeps failing is a stall however often it restarts: measure from its last real
+            # progress. A non-critical one gets the grace again for each restart attempt.
+            reference = record.first_started if last is None else last
+            if not stage.critical and record.state == StageState.starting:
+                reference = max(reference, record.attempt_started)
             if now - reference > stall_s:
                 stalled.append(name)
         return stalled
@@ -606,7 +616,10 @@ class CaptureStage(StageBase):
 
     def progress(self) -> float | None:
         runner = self.runner
-        return runner.progress() if runner is not None else self.meter.last
+        produced = runner.progress() if runner is not None else None
+        if produced is not None:
+            return produced
+        return self.meter.last if self.meter.last is not None else self.meter.created
 
     def health(self) -> Mapping[str, HealthValue]:
         runner = self.runner
