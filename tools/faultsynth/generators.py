@@ -218,7 +218,7 @@ def cough(rng: np.random.Generator, n: int, at: int) -> np.ndarray:
         t = np.arange(length) / RATE
         f0 = rng.uniform(100, 300)
         shaped += rng.uniform(0.0, 0.6) * np.sign(np.sin(2 * np.pi * f0 * t)) * rng.uniform(0.2, 0.5)
-        attack = max(1, int(rng.uniform(0.003, 0.010) * RATE))
+        attack = max(1, min(length // 2, int(rng.uniform(0.003, 0.010) * RATE)))
         envelope = np.ones(length)
         envelope[:attack] = np.linspace(0, 1, attack)
         envelope[attack:] = np.exp(-(t[attack:] - t[attack]) / rng.uniform(0.03, 0.08))

@@ -109,6 +109,21 @@ def extract_keypresses(samples: np.ndarray, rate: int = RATE) -> list[np.ndarray
     return presses
 
 
+def _read_mains(path: Path) -> tuple[np.ndarray, int]:
+    """The ENF files are plain PCM WAV: scipy reads them ~1000× faster than a generic decoder (8 min at 400 Hz
+    arrives as tiny packets); anything else falls back to the project's decoder."""
+    from scipy.io import wavfile
+
+    try:
+        rate, data = wavfile.read(path)
+    except (ValueError, OSError):
+        return decode_audio(path)
+    data = data.astype(np.float32)
+    if data.ndim > 1:
+        data = data.mean(axis=1)
+    return data, int(rate)
+
+
 @lru_cache(maxsize=3)
 def load_split(media_dir: Path, split: str) -> SplitSources:
     """Decode every recording of ``split`` (cached per process: the sources are read-only afterwards)."""
@@ -127,7 +142,7 @@ def load_split(media_dir: Path, split: str) -> SplitSources:
         for index, press in enumerate(extract_keypresses(audio)):
             sources.keypresses.append((f"{rel}#{index}", press / max(1e-6, float(np.max(np.abs(press))))))
     for rel in files["hum"]:
-        wave, rate = decode_audio(media_dir / rel)
+        wave, rate = _read_mains(media_dir / rel)
         if rate != MAINS_RATE:
             raise ValueError(f"{rel}: expected the ENF recordings at {MAINS_RATE} Hz, got {rate}")
         sources.mains.append(MainsTrack(rel, mains_phase(wave)))

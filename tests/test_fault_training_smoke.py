@@ -1,0 +1,63 @@
+"""The training script end to end on tiny real data: dataset windows → Keras BiGRU → full-int8 TFLite → runtime."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from liverec_edge.audio.features import logmel  # noqa: E402
+from liverec_edge.audio.model import FaultModel  # noqa: E402
+from liverec_edge.types import FAULT_TYPES  # noqa: E402
+
+pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def smoke_model(tmp_path_factory, shared_media) -> Path:
+    from tools import train_fault_model
+
+    out = tmp_path_factory.mktemp("fault_smoke")
+    assert train_fault_model.main(["--smoke", "--media", str(shared_media), "--out", str(out), "--threads", "1"]) == 0
+    return out
+
+
+def test_smoke_training_writes_a_full_int8_model_with_metadata(smoke_model: Path) -> None:
+    meta = json.loads((smoke_model / "model.json").read_text())
+    assert meta["labels"] == list(FAULT_TYPES)
+    assert meta["smoke"] is True and meta["with_mask"] is True  # the smoke run exercises the mask path
+    assert set(meta["thresholds"]) == set(FAULT_TYPES)
+    assert all(0.0 < t < 1.0 for t in meta["thresholds"].values())
+    metrics = json.loads((smoke_model / "metrics.json").read_text())
+    assert metrics["chosen"] == "masked"
+    assert 0.0 <= metrics["variants"]["masked"]["int8"]["test"]["macro_f1"] <= 1.0
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    for name in (meta["files"]["classifier"], meta["files"]["mask"]):
+        interpreter = Interpreter(model_path=str(smoke_model / name))
+        interpreter.allocate_tensors()
+        assert interpreter.get_input_details()[0]["dtype"] == np.int8
+        assert interpreter.get_output_details()[0]["dtype"] == np.int8
+        assert int(interpreter.get_input_details()[0]["shape"][0]) == 1  # unrolled, batch 1
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}
+        assert "WHILE" not in ops and not any(op.startswith("Flex") for op in ops), ops
+
+
+def test_smoke_model_runs_in_the_runtime_on_real_audio(smoke_model: Path, shared_media: Path) -> None:
+    from liverec_edge.media import decode_audio
+
+    model = FaultModel.load(smoke_model)
+    speech, _ = decode_audio(shared_media / "speech" / "jfk.wav", 16_000)
+    feats = logmel(speech)
+    for start in range(0, feats.shape[0] - model.window_frames, 97):
+        scores = model.scores(feats[start : start + model.window_frames])
+        assert scores.shape == (len(FAULT_TYPES),) and scores.dtype == np.float32
+        assert np.all((scores >= 0) & (scores <= 1))
+    assert model.background_mask(feats[: model.window_frames]).shape == (model.window_frames, 64)
