@@ -348,3 +348,23 @@ def test_the_software_console_is_driven_identically() -> None:
         await engine.close()
 
     run(main())
+
+
+def test_changes_made_while_the_desk_was_away_are_the_engineers(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, desk, engine):
+            await engine.apply(Action("ch04.fader", -25, owner="tag"))
+            await engine.apply(Action("ch04.hpf.freq", 120, owner="tag"))
+            await until(lambda: sim.value("ch04.fader") == engine.current("ch04.fader"))
+            await sim.stop()
+            await until(lambda: desk.state.value == "unreachable")
+            sim.preset("ch04.fader", -2)  # scene recalled on the desk while the box could not see it
+            await sim.start()
+            await until(lambda: len(engine.overrides) == 1)
+            assert engine.overrides[0].param == "ch04.fader"
+            assert [h["param"] for h in engine.holdings()] == ["ch04.hpf.freq"]  # untouched: still held
+            await engine.release("tag")
+            await until(lambda: engine.holdings() == [])
+            assert sim.value("ch04.fader") == sim.firmware.resolve("ch04.fader").law.snap(-2)
+
+    run(main())

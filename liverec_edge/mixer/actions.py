@@ -143,6 +143,8 @@ class MixerEngine:
         self._seq = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
+        self._unwatch: Callable[[], None] | None = None
+        self._was_away = False
         self._reconciler: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
@@ -169,6 +171,9 @@ class MixerEngine:
         else:
             # A backend that exposes the hook as a plain callback attribute (None until set) gets ours assigned.
             setattr(self.backend, "on_external_change", self._on_external_change)  # noqa: B010
+        watch = getattr(self.backend, "on_state_change", None)
+        if callable(watch):
+            self._unwatch = watch(self._on_backend_state)
         replayed: list[str] = []
         if self.journal is not None:
             for pending in self.journal.pending():
@@ -215,6 +220,8 @@ class MixerEngine:
             task.cancel()
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self._unwatch is not None:
+            self._unwatch()
 
     # ---- public API ----------------------------------------------------------------------------------------------
 
@@ -574,6 +581,27 @@ class MixerEngine:
             extra=kv(param=param, value=value, owners=",".join(sorted(held.claims)),
                      hands_off_s=self.settings.override_hold_s),
         )
+
+    def _on_backend_state(self, state: object) -> None:
+        value = getattr(state, "value", state)
+        if value == "unreachable":
+            self._was_away = True
+        elif value == "connected" and self._was_away:
+            self._was_away = False
+            self._spawn(self._verify_held())
+
+    async def _verify_held(self) -> None:
+        """After the desk was away: what changed there meanwhile (surface, scene recall, reboot) was not us."""
+        for param, held in list(self._held.items()):
+            if held.sent is None:
+                continue  # never reached the desk (journal replay); the reconciler handles it
+            try:
+                value = await self.backend.get(param)
+            except (MixerError, ValueError):
+                continue
+            if self._held.get(param) is held and self.backend.snap(param, value) != held.sent:
+                self._log.warning("desk changed while it was away", extra=kv(param=param, value=value))
+                self._on_external_change(param, value)
 
     def _cancel(self, held: _Held) -> None:
         if held.slew is not None and not held.slew.done():

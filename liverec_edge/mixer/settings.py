@@ -151,6 +151,22 @@ class MixerSettings(Section):
                 raise ValueError(f"bounds.{pattern}: min {bound.min} is above max {bound.max}")
         return self
 
+    @model_validator(mode="after")
+    def _check_against_firmware(self) -> MixerSettings:
+        from liverec_edge.mixer.firmware import FirmwareConfigError, load_firmware
+
+        if self.parsed_url.scheme == "soft":
+            return self
+        try:
+            firmware = load_firmware(self.firmware_name)
+        except FirmwareConfigError as exc:
+            raise ValueError(str(exc)) from None
+        first, last = firmware.parts["ch"]
+        for role, channel in self.channels.items():
+            if not first <= channel <= last:
+                raise ValueError(f"channels.{role}: channel {channel} is not on {firmware.family} ({first}..{last})")
+        return self
+
     @property
     def parsed_url(self) -> MixerUrl:
         return parse_mixer_url(self.url)
