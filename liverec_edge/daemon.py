@@ -155,7 +155,7 @@ def run_blocking(config: Config, **kwargs: Any) -> int:
         loop.close()
     busy = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if busy:
-        deadline = time.monotonic() + 0.3
+        deadline = time.monotonic() + 0.1  # they had their time in the stages' stop(); this is only a last look
         for thread in busy:
             thread.join(max(0.0, deadline - time.monotonic()))
         busy = [t for t in busy if t.is_alive()]
@@ -395,7 +395,9 @@ class Daemon:
         if self.config_path is None:
             log.warning("SIGHUP ignored: the daemon runs on built-in defaults, there is no config file to re-read")
             return False
-        self.notifier.reloading()
+        was_ready = self.ready  # RELOADING=1 must be answered by READY=1; before READY there is nothing to answer
+        if was_ready:
+            self.notifier.reloading()
         try:
             try:
                 new = await asyncio.to_thread(load_config, self.config_path)
@@ -421,7 +423,7 @@ class Daemon:
                             extra=kv(keys=",".join(needs_restart)))
             return True
         finally:
-            if self.ready:
+            if was_ready:
                 self.notifier.ready(self.status_text())
 
     def _apply_log_level(self, config: Config) -> None:
