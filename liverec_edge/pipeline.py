@@ -37,6 +37,20 @@ Rules the supervisor relies on
 - ``reconfigure(config, changed)`` gets the new config after a SIGHUP and the dotted keys that changed; it applies
   what it can live and returns those keys. The daemon logs every changed key nobody applied as "needs a restart".
 - Nothing queues without bound: bus subscriptions drop their oldest item when full and count it.
+
+What the context offers
+-----------------------
+- ``ctx.config``: the validated :class:`~liverec_edge.config.Config` (newest after a reload).
+- ``ctx.clock()``: seconds on the capture clock (``time.monotonic`` based); ``ctx.rings.video`` / ``.audio``: the
+  capture rings (``slice(t0, t1)``), set once the capture stage has started.
+- ``ctx.bus``: ``subscribe(topic, owner=self.name, maxsize=n)`` → :class:`DropOldestQueue`; ``publish(topic, x)``.
+  Topics and their payload types are the ``TOPIC_*`` constants below.
+- ``ctx.control``: the operator's :class:`~liverec_edge.control.state.ControlState`. The mixer acts only while
+  ``ctx.control.may_act`` (armed and not bypassed) and undoes its changes when ``release_generation`` grows (or on a
+  ``ControlChange("release")`` on ``TOPIC_CONTROL``); the fault analysis uses
+  ``ctx.control.threshold_for(fault_type, configured_threshold)`` so tablet overrides apply at once.
+- ``health()`` keys the daemon understands: ``fps``, ``frames``, ``audio_rate`` (capture), ``drops`` (summed into
+  STATUS), ``desk`` (mixer: e.g. ``"connected"``, ``"lost"``); any other key is shown per stage.
 """
 
 from __future__ import annotations
