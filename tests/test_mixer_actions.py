@@ -368,3 +368,18 @@ def test_changes_made_while_the_desk_was_away_are_the_engineers(tmp_path: Path) 
             assert sim.value("ch04.fader") == sim.firmware.resolve("ch04.fader").law.snap(-2)
 
     run(main())
+
+
+def test_a_lost_push_never_lets_a_restore_overwrite_the_engineer(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            await engine.apply(Action("ch05.eq.2.gain", -6, owner="tag"))
+            await until(lambda: sim.value("ch05.eq.2.gain") == -6.0)
+            sim.preset("ch05.eq.2.gain", 4.0)  # the engineer's move, its push lost on the network
+            await engine.release("tag")
+            await asyncio.sleep(0.3)
+            assert sim.value("ch05.eq.2.gain") == 4.0
+            assert [o.param for o in engine.overrides] == ["ch05.eq.2.gain"]
+            assert engine.holdings() == []
+
+    run(main())

@@ -24,7 +24,9 @@ Rules, per parameter:
   log line says why.
 - **Dry run** logs what would be sent and sends nothing (baselines are still read).
 - **Crash safety**: :meth:`MixerEngine.start` restores whatever the journal of a crashed run left changed, before
-  accepting any action. Changes the console did not take (desk away) are retried every ``reconcile_s``.
+  accepting any action. Changes the console did not take (desk away) are retried every ``reconcile_s``; held
+  parameters are read back every ``verify_s`` and before they are restored, so an engineer's move whose push was
+  lost (UDP) is still never overwritten.
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ class MixerEngine:
         *,
         journal: Journal | None = None,
         reconcile_s: float = 1.0,
+        verify_s: float = 5.0,
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -135,6 +138,8 @@ class MixerEngine:
         self.settings = settings
         self.journal = None if settings.dry_run else journal
         self.reconcile_s = reconcile_s
+        #: how often held parameters are read back from the console to catch engineer moves whose push was lost
+        self.verify_s = verify_s
         self._log = logger or logging.getLogger("liverec_edge.mixer.actions")
         self._clock = clock
         self._held: dict[str, _Held] = {}
@@ -461,7 +466,25 @@ class MixerEngine:
                     self._log.error("journal write failed", extra=kv(error=str(exc)))
             held.restore_ramp_ms = claim.ramp_ms
             self._log.info("mixer claim ended", extra=kv(param=param, owner=owner, left=len(held.claims)))
+            if not held.claims and not await self._still_ours(held):
+                return  # the engineer moved it and the push was lost: never restore over their move
             await self._drive(held, claim.ramp_ms if ramp else 0.0)
+
+    async def _still_ours(self, held: _Held) -> bool:
+        """Read the console before giving a parameter back: pushes are UDP and can be lost, so a silent engineer
+        move is caught here at the latest. False (and the override handled) when the console holds something else."""
+        if self.settings.dry_run or held.sent is None or (held.slew is not None and not held.slew.done()):
+            return True
+        try:
+            value = await self.backend.get(held.param)
+        except (MixerError, ValueError):
+            return True  # cannot tell; the restore will be retried by the reconciler if the desk is away
+        if self._held.get(held.param) is not held:
+            return False
+        if self.backend.snap(held.param, value) == held.sent:
+            return True
+        self._on_external_change(held.param, value)
+        return False
 
     # ---- sending -------------------------------------------------------------------------------------------------
 
@@ -541,8 +564,18 @@ class MixerEngine:
         self._log.info("mixer parameter restored", extra=kv(param=held.param, value=held.baseline))
 
     async def _reconcile_forever(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(self.reconcile_s)
+            rounds += 1
+            if self.verify_s > 0 and rounds * self.reconcile_s >= self.verify_s:
+                rounds = 0
+                # A lost push would hide an engineer's move: look at every held parameter now and then.
+                for held in list(self._held.values()):
+                    lock = self._locks.setdefault(held.param, asyncio.Lock())
+                    if self._held.get(held.param) is held and not lock.locked():
+                        async with lock:
+                            await self._still_ours(held)
             for held in list(self._held.values()):
                 busy = held.slew is not None and not held.slew.done()
                 if busy or (held.sent is not None and held.sent == self._effective(held)):
