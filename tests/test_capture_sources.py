@@ -277,3 +277,30 @@ def test_alsa_device_granting_another_rate_is_refused(monkeypatch: pytest.Monkey
     source = AlsaSource("hw:1", 44100, 1, 1024)
     with pytest.raises(SourceError, match=r"granted rate 48000 \(asked 44100\).*plughw"):
         source.open(_context())
+
+
+class _SteppedClock(CaptureClock):
+    """A capture clock that reads whatever the test sets (paced sources then never sleep)."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+
+def test_paced_camera_delivers_queued_frames_after_a_short_stall_and_skips_after_a_long_one() -> None:
+    clock = _SteppedClock()
+    camera = SyntheticCamera(64, 48, 30, paced=True)  # also: the smallest frames still carry the counter
+    camera.open(SourceContext(clock, t_origin=0.0))
+    t, image = camera.read()  # type: ignore[misc]
+    assert t == 0.0 and decode_frame_counter(image) == 0
+    clock.t = 0.1  # a stall of three frames: the camera's queued frames come late, with their own times
+    got = [camera.read() for _ in range(3)]
+    assert [g[0] for g in got] == pytest.approx([1 / 30, 2 / 30, 3 / 30])  # type: ignore[index]
+    assert [decode_frame_counter(g[1]) for g in got] == [1, 2, 3] and camera.dropped == 0  # type: ignore[index]
+    clock.t = 1.0  # a long stall: frames are lost, the next one is the current one
+    t, image = camera.read()  # type: ignore[misc]
+    assert t == pytest.approx(1.0) and decode_frame_counter(image) == 30
+    assert camera.dropped == 26

@@ -51,6 +51,8 @@ def decode_frame_counter(image: np.ndarray) -> int:
 class _PacedClockSource:
     """Frame *k* of a generated source at ``t_origin + k / fps``, delivered in real time when paced."""
 
+    QUEUED_FRAMES = 4
+
     def __init__(self, fps: float, paced: bool):
         if not fps > 0:
             raise SourceError(f"frame rate must be positive, got {fps}")
@@ -67,7 +69,9 @@ class _PacedClockSource:
             raise SourceError(f"{type(self).__name__} read before open")
         if self.paced:
             behind = ctx.clock.now() - (ctx.t_origin + self._k / self.fps)
-            if behind > 1.0 / self.fps:  # fell behind by more than a frame: skip to the current one
+            # Like a camera driver with a few buffers queued: a short stall delivers the queued frames late (with
+            # their capture times); a longer one loses frames, and the next one is the current frame.
+            if behind > self.QUEUED_FRAMES / self.fps:
                 skip = int(behind * self.fps)
                 self.dropped += skip
                 self._k += skip
@@ -92,6 +96,7 @@ class SyntheticCamera(_PacedClockSource):
         bar_of_column = (np.arange(self.width) * len(_BARS)) // self.width
         self._background = np.ascontiguousarray(np.broadcast_to(_BARS[bar_of_column], (self.height, self.width, 3)))
         self._cell_edges = np.linspace(0, self.width, COUNTER_BITS + 1).astype(int)
+        self._cell_gap = 1 if self.width >= COUNTER_BITS * 6 else 0  # a dark gap between bits when there is room
 
     def open(self, ctx: SourceContext) -> None:
         self._ctx = ctx
@@ -106,7 +111,7 @@ class SyntheticCamera(_PacedClockSource):
         stripe[:] = 0
         for i in range(COUNTER_BITS):
             if (k >> (COUNTER_BITS - 1 - i)) & 1:
-                stripe[:, self._cell_edges[i] + 1 : self._cell_edges[i + 1] - 1] = 255
+                stripe[:, self._cell_edges[i] + self._cell_gap : self._cell_edges[i + 1] - self._cell_gap] = 255
         _draw_digits(image, f"{k:06d}", 8, 8)
         return image
 
@@ -135,7 +140,12 @@ _GLYPHS = {
 
 
 def _draw_digits(image: np.ndarray, text: str, x: int, y: int) -> None:
+    """Draw the digits that fit (the stripe carries the whole counter; the text is for people)."""
     s = _GLYPH_SCALE
+    fit = max(0, (image.shape[1] - x - 2) // (4 * s))
+    if y + 5 * s + 2 > image.shape[0] - COUNTER_STRIPE_PX or fit == 0:
+        return
+    text = text[-fit:]
     image[y - 2 : y + 5 * s + 2, x - 2 : x + len(text) * 4 * s + 2] = 0
     for n, ch in enumerate(text):
         x0 = x + n * 4 * s
