@@ -77,6 +77,8 @@ class PoseState(enum.IntFlag):
     """Shoulders wider than the presenter's baseline by the lean-in ratio."""
     HEAD_TURNED = 32
     """The head's yaw estimated from the body landmarks (nose against the ears) beyond the turned-away threshold."""
+    STALE = 64
+    """Repeated from an earlier frame by the vision schedule (the pose model runs every Nth frame)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +401,8 @@ class BehaviourEncoder:
         if pose is None:
             return PoseState.ABSENT, 0.0, 0.0
         state = PoseState.PRESENT
+        if _attr(pose, "reused") > 0:
+            state |= PoseState.STALE
         shoulder = _attr(pose, "shoulder_width")
         if lm.shape[0] > POSE_SHOULDER_RIGHT:
             seat_points = lm[list(POSE_SEAT_POINTS)]

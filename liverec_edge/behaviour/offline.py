@@ -24,10 +24,32 @@ from liverec_edge.types import PART_NAMES, Frame
 OFFLINE_FRAME_BUDGET_MS = 1e9
 
 
-def iter_media_frames(path: str | Path) -> Iterator[Frame]:
-    """Frames of a video file, or the single frame of an image file (t = 0). Raises :class:`MediaError`."""
+#: Image formats that may hold an animation (decoded as video when they have more than one frame).
+ANIMATED_SUFFIXES = {".gif", ".webp"}
+
+
+def is_still_image(path: str | Path) -> bool:
+    """True for an image file of one frame; an animated GIF/WebP counts as video."""
     path = Path(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        return False
+    if suffix in ANIMATED_SUFFIXES:
+        try:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                return int(getattr(img, "n_frames", 1)) <= 1
+        except OSError:
+            return True  # let load_image report what is wrong with it
+    return True
+
+
+def iter_media_frames(path: str | Path) -> Iterator[Frame]:
+    """Frames of a video file (or animated GIF), or the single frame of an image file (t = 0).
+    Raises :class:`MediaError`."""
+    path = Path(path)
+    if is_still_image(path):
         yield Frame(t=0.0, index=0, image=load_image(path))
         return
     for index, (t, image) in enumerate(iter_video_frames(path)):
@@ -96,7 +118,7 @@ def analyze_media(
     settings = vision_settings.model_copy(update={"frame_budget_ms": OFFLINE_FRAME_BUDGET_MS})
     analyser = PartAnalyser(settings, models_dir)
     period = None
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
+    if not is_still_image(path):
         fps = probe_video(path)[0]
         period = 1.0 / fps if fps > 0 else None
     events, counts = recognise_frames(iter_media_frames(path), analyser, behaviour_settings, period)

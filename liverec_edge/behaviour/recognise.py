@@ -83,7 +83,10 @@ def _turned_away(s: BehaviourSet, face_lost_counts: bool) -> Verdict:
 
 def _absent(s: BehaviourSet) -> Verdict:
     face_here = s.face_state & FaceState.PRESENT and s.face_state & FaceState.IN_SEAT
-    if not face_here and not s.pose_state & PoseState.IN_SEAT:
+    # A pose repeated from an earlier frame (the pose model runs every Nth frame) is no evidence that someone is
+    # still here; the next fresh pose settles it, and absence needs seconds of agreement anyway.
+    pose_here = s.pose_state & PoseState.IN_SEAT and not s.pose_state & PoseState.STALE
+    if not face_here and not pose_here:
         # Confidence: how sure we are nobody is there; detectors rarely miss both face and body.
         return 0.9, ("face", "pose")
     return None
