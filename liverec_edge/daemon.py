@@ -349,12 +349,13 @@ class Daemon:
         drops = self.ctx.bus.dropped + int(sum(_as_number(v.get("drops", 0)) for v in health.values()))
         desk = next((str(v["desk"]) for v in health.values() if "desk" in v), "none")
         disabled = [n for n, v in health.items() if v.get("state") == "disabled"]
+        problems = [f"{n}: {v['problem']}" for n, v in health.items() if v.get("problem")]
         if not self.ready:
             state = "starting"
         elif self._stalled:
             state = "stalled: " + ",".join(self._stalled)
-        elif disabled:
-            state = "degraded, disabled: " + ",".join(disabled)
+        elif disabled or problems:
+            state = "degraded: " + "; ".join([*(f"{n} disabled" for n in disabled), *problems])
         else:
             state = "ok"
         control = self.ctx.control

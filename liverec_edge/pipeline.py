@@ -50,7 +50,8 @@ What the context offers
   ``ControlChange("release")`` on ``TOPIC_CONTROL``); the fault analysis uses
   ``ctx.control.threshold_for(fault_type, configured_threshold)`` so tablet overrides apply at once.
 - ``health()`` keys the daemon understands: ``fps``, ``frames``, ``audio_rate`` (capture), ``drops`` (summed into
-  STATUS), ``desk`` (mixer: e.g. ``"connected"``, ``"lost"``); any other key is shown per stage.
+  STATUS), ``desk`` (mixer: e.g. ``"connected"``, ``"lost"``), ``problem`` (a non-empty text marks the daemon
+  degraded in STATUS and on the tablet, e.g. capture's ``"video retrying"`` while it runs audio-only).
 """
 
 from __future__ import annotations
@@ -640,7 +641,10 @@ class CaptureStage(StageBase):
         if runner is None:
             return {}
         status = runner.status()
+        problems = [f"{kind} {stream.state}" for kind, stream in (("video", status.video), ("audio", status.audio))
+                    if stream.state in ("failed", "retrying", "ended")]
         return {
+            "problem": ", ".join(problems),
             "frames": status.video.items,
             "fps": round(self.meter.rate(), 1),
             "audio_rate": runner.audio_ring.rate,

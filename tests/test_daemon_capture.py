@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import test_daemon_standin as support
 import yaml
-from test_daemon_standin import WATCHDOG_USEC, NotifyListener, OscClient, next_status_frames, write_config
+from test_daemon_standin import STALL_S, WATCHDOG_USEC, NotifyListener, OscClient, next_status_frames, write_config
 
 notify = support.notify_fixture
 launch = support.launch_fixture
@@ -92,3 +92,28 @@ def test_watchdog_stops_when_capture_runs_out_of_media(
     assert daemon.proc.poll() is None, "a stalled pipeline is systemd's to restart, not a reason to exit"
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(5) == 0, daemon.log()
+
+
+def test_a_dead_camera_degrades_to_audio_only_without_losing_the_watchdog(
+    tmp_path: Path, notify: NotifyListener, launch
+) -> None:
+    config = write_config(tmp_path / "c.yaml", capture={"camera": {"kind": "file", "path": str(tmp_path / "gone.mkv")},
+                                                        "retry_s": 0.5})
+    daemon = launch(cli_argv(config))
+    assert notify.wait_for(lambda m: m.startswith("READY=1"), 15), daemon.log()
+    assert daemon.wait_log(r"capture source failed stream=video", 5), daemon.log()
+    # Audio keeps the pipeline progressing: systemd must not restart the daemon (and drop the audio) over a camera.
+    notify.collect(STALL_S + 0.5)
+    assert notify.wait_for(lambda m: m == "WATCHDOG=1", 3), daemon.log()
+    assert "pipeline stalled" not in daemon.log()
+    tablet = OscClient(daemon.control_port())
+    try:
+        status = tablet.status()
+        assert status is not None
+        health = str(status["/liverec/status/health"][0])
+        assert health.startswith("degraded: capture: video "), health
+        assert status["/liverec/status/audio_rate"] == [48000]
+    finally:
+        tablet.close()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(5) == 0

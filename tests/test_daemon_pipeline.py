@@ -242,7 +242,7 @@ def test_daemon_status_shows_open_tags_recent_faults_and_summed_drops() -> None:
             await super().run(ctx)
 
         def health(self) -> Mapping[str, HealthValue]:
-            return {"drops": 5, "desk": "connected"}
+            return {"drops": 5, "desk": "connected", "problem": ""}
 
     class BrokenHealth(StageBase):
         name = "broken_health"
