@@ -237,3 +237,31 @@ def test_slot_hands_over_the_newest_and_counts_drops() -> None:
     got, dropped, delivered = asyncio.run(scenario())
     assert got == [4, 10]
     assert dropped == 4 and delivered == 2
+
+
+def test_read_since_streams_every_sample_once_even_across_reanchors_and_gaps() -> None:
+    rate = 1000
+    ring = AudioRing(rate, 1, seconds=1.0)
+    stream = np.arange(5000, dtype=np.float32) + 1
+    got: list[np.ndarray] = []
+    cursor: int | None = None
+    position, t = 0, 10.0
+    for step, size in enumerate([100, 37, 250, 400, 13, 200] * 6):
+        if position + size > stream.size:
+            break
+        if step == 7:
+            t -= 0.004  # the timestamper corrects its anchor: times move, samples must not repeat
+        t0 = t + position / rate if step in (0, 7) else None
+        ring.write(stream[position : position + size], t0)
+        position += size
+        if step % 2:
+            block, cursor = ring.read_since(cursor)
+            got.append(block.samples[:, 0])
+    block, cursor = ring.read_since(cursor)
+    got.append(block.samples[:, 0])
+    np.testing.assert_array_equal(np.concatenate(got), stream[:position])
+    assert ring.stats().reanchors == 1 and cursor == position
+    # a reader that falls further behind than the ring holds gets the newest second, and its block starts later
+    ring.write(np.ones(2500, np.float32))
+    late, cursor2 = ring.read_since(cursor)
+    assert late.frames == 1000 and cursor2 == position + 2500

@@ -16,6 +16,7 @@ Public API::
     audio.write(samples, t0=None)           # (n, channels) or (n,) float32; t0 None continues the stream
     audio.slice(t0, t1) -> AudioBlock       # exactly the samples with t0 <= t < t1 still in the ring
     audio.read_from(t) -> AudioBlock        # from t to the newest sample
+    block, cursor = audio.read_since(cursor)   # streaming consumer: every sample once (cursor None at first)
     audio.latest(seconds) -> AudioBlock
     audio.span() -> (oldest_t, end_t) | None   # end_t is just after the newest sample
     audio.stats() -> AudioRingStats        # samples, written, gaps, gap_samples, reanchors
@@ -248,6 +249,19 @@ class AudioRing:
             if self._t_base is None:
                 return AudioBlock(t0=t, samples=np.zeros((0, self.channels), np.float32), rate=self.rate)
             return self._block_locked(self._index_locked(t), self._written)
+
+    def read_since(self, cursor: int | None) -> tuple[AudioBlock, int]:
+        """Stream reading by sample count: the samples from ``cursor`` (a count returned by the previous call;
+        None: the oldest held) to the newest, and the cursor for the next call.
+
+        Unlike reading by time, this never skips or repeats a sample when the ring re-anchors its times. Samples
+        that left the ring before they were read are skipped (the block then starts later than the cursor).
+        """
+        with self._lock:
+            if self._t_base is None:
+                return AudioBlock(t0=0.0, samples=np.zeros((0, self.channels), np.float32), rate=self.rate), 0
+            start = max(0, self._written - self.capacity) if cursor is None else cursor
+            return self._block_locked(start, self._written), self._written
 
     def latest(self, seconds: float) -> AudioBlock:
         """The newest ``seconds`` of audio (less while the ring holds less)."""
