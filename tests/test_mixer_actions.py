@@ -383,3 +383,22 @@ def test_a_lost_push_never_lets_a_restore_overwrite_the_engineer(tmp_path: Path)
             assert engine.holdings() == []
 
     run(main())
+
+
+def test_mixer_stage_with_the_built_in_simulator(tmp_path: Path) -> None:
+    from liverec_edge.mixer.stage import MixerStage
+
+    async def main() -> None:
+        stage = MixerStage(MixerSettings(url="sim://xair", channels={"presenter": 2}), state_dir=tmp_path)
+        engine = await stage.start()
+        assert stage.state.value == "connected" and stage.simulator is not None
+        before = await engine.snapshot(["presenter.hpf.freq", "presenter.fader", "ch99.fader"])
+        assert set(before) == {"ch02.hpf.freq", "ch02.fader"}
+        result = await engine.apply(Action("presenter.hpf.freq", 180, owner="t"))
+        assert result.param == "ch02.hpf.freq" and result.accepted
+        await until(lambda: stage.simulator.value("ch02.hpf.freq") == result.target)
+        simulator = stage.simulator
+        await stage.close()  # restores before closing
+        assert simulator.value("ch02.hpf.freq") == before["ch02.hpf.freq"]
+
+    run(main())

@@ -309,7 +309,9 @@ class MixerEngine:
     async def snapshot(self, params: Iterable[str]) -> dict[str, EngValue]:
         """Current console values (read now) for ``params``; unreadable ones are left out, with a log line."""
         values: dict[str, EngValue] = {}
-        for name in params:
+        for position, name in enumerate(params):
+            if position:
+                await asyncio.sleep(self.settings.batch_interval_ms / 1000.0)  # pace bursts of queries
             try:
                 param = self.canonical(name)
                 values[param] = await self.backend.get(param)

@@ -125,6 +125,7 @@ class OscConsole:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
         echo_window_s: float = 2.0,
+        batch_interval_s: float = 0.01,
         bind_host: str | None = None,
         logger: logging.Logger | None = None,
     ):
@@ -139,6 +140,7 @@ class OscConsole:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.echo_window_s = echo_window_s
+        self.batch_interval_s = batch_interval_s
         self.bind_host = bind_host
         self._log = logger or logging.getLogger("liverec_edge.mixer.osc")
         self.stats = OscStats()
@@ -426,8 +428,14 @@ class OscConsole:
         return resolved.law.eng_of_index(index)
 
     async def get_many(self, params: Sequence[str]) -> dict[str, EngValue]:
-        """Read several parameters, pipelined through the rate limit."""
-        values = await asyncio.gather(*(self.get(p) for p in params))
+        """Read several parameters: requests leave ``batch_interval_s`` apart (a burst of queries overflows the
+        desk's buffers) without waiting for each answer; lost answers are retried per parameter."""
+
+        async def staggered(position: int, param: str) -> EngValue:
+            await asyncio.sleep(position * self.batch_interval_s)
+            return await self.get(param)
+
+        values = await asyncio.gather(*(staggered(i, p) for i, p in enumerate(params)))
         return dict(zip(params, values, strict=True))
 
     async def set(self, param: str, value: EngValue) -> EngValue:

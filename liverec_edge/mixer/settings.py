@@ -113,6 +113,8 @@ class MixerSettings(Section):
     """How often the ``/xremote`` subscription is renewed; the desk drops it after 10 s."""
     rate_limit_hz: float = Field(default=200.0, gt=0, le=2000)
     """Most datagrams per second sent to the desk, all parameters together."""
+    batch_interval_ms: float = Field(default=10.0, ge=0, le=100)
+    """Spacing of requests in a burst (baseline snapshots of many parameters), as existing X32 tools do (10-20 ms)."""
     ramp_rate_hz: float = Field(default=50.0, gt=0, le=50)
     """Most updates per second for one parameter while ramping (the desk and its faders cope with 20-50 Hz)."""
     override_hold_s: float = Field(default=60.0, ge=0)

@@ -14,6 +14,7 @@ desk simulator on 127.0.0.1, for the demo) or ``soft://`` (the software console 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class MixerStage:
                 firmware, host, port, aliases=self.settings.channels, reply_timeout_s=self.settings.reply_timeout_s,
                 retries=self.settings.retries, renew_s=self.settings.xremote_renew_s,
                 rate_limit_hz=self.settings.rate_limit_hz, backoff_max_s=self.settings.connect_backoff_max_s,
+                batch_interval_s=self.settings.batch_interval_ms / 1000.0,
             )
             self.backend = self.desk
             try:
@@ -96,4 +98,5 @@ class MixerStage:
         if self.desk is not None:
             await self.desk.close()
         if self.simulator is not None:
+            await asyncio.sleep(0.05)  # let the restoring datagrams land before the in-process desk goes away
             await self.simulator.stop()
