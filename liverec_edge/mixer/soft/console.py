@@ -156,7 +156,7 @@ class SoftConsole:
         due = self._take_due(t0, size)
         cuts = sorted({0, size, *(offset for offset, _ in due), *range(0, size, MAX_SEGMENT)})
         channel_out = np.empty((size, self.channels), np.float32)
-        main = np.zeros(size)
+        main = np.zeros(size) if self.channels > 1 else np.empty(size)
         changes = iter(due)
         pending = next(changes, None)
         for start, end in itertools.pairwise(cuts):
@@ -166,8 +166,14 @@ class SoftConsole:
             for index, strip in enumerate(self._strips):
                 out = strip.process(samples[start:end, index])
                 channel_out[start:end, index] = out
-                main[start:end] += out * strip.to_main.render(end - start)
-            main[start:end] *= self._main_gain.ramp.render(end - start)
+                routed = strip.to_main.render(end - start)
+                if self.channels == 1:
+                    main[start:end] = out if isinstance(routed, float) and routed == 1.0 else out * routed
+                else:
+                    main[start:end] += out * routed
+            main_gain = self._main_gain.ramp.render(end - start)
+            if not (isinstance(main_gain, float) and main_gain == 1.0):
+                main[start:end] *= main_gain
         return channel_out, main.astype(np.float32)
 
     def _checked_block(self, block: np.ndarray) -> np.ndarray:
@@ -179,11 +185,12 @@ class SoftConsole:
         if not np.issubdtype(samples.dtype, np.floating):  # integer PCM would need a scale we cannot guess
             raise ValueError(f"block must hold float samples (full scale ±1.0), got dtype {samples.dtype}")
         samples = samples.astype(np.float64)  # filters and detectors run in double precision
-        finite = np.isfinite(samples)
-        if not finite.all():
+        peak = float(np.abs(samples).max(initial=0.0))
+        if not peak <= INPUT_LIMIT:  # NaN, ±inf or absurdly large somewhere (rare): repair
+            finite = np.isfinite(samples)
             self.nonfinite_samples += int(samples.size - np.count_nonzero(finite))
             samples[~finite] = 0.0
-        np.clip(samples, -INPUT_LIMIT, INPUT_LIMIT, out=samples)
+            np.clip(samples, -INPUT_LIMIT, INPUT_LIMIT, out=samples)
         return samples
 
     def _take_due(self, t0: float, size: int) -> list[tuple[int, _Change]]:

@@ -13,14 +13,14 @@ gate/EXPn   openness = range − attenuation       the level goes over threshold
 duck        attenuation                          the level goes over threshold     −attenuation
 ==========  ===================================  ================================  ================
 
-**Control rate.** Level, gain computer and ballistics run once per *control period* of K samples (K = rate/4000,
-12 at 48 kHz: 0.25 ms), on the exact peak |x| of each period; the resulting gain is interpolated linearly back to
-audio rate. No peak is missed: every gain computer here is monotonic in level, so the gain computed from a period's
-peak is the most protective gain any sample of that period asks for. The ballistics use the exact exponential
-coefficients for the elapsed time (α^K per period), so time constants are exact at the control instants; what is
-quantised is *when* a change starts (≤ one period, 0.25 ms: an attack of 0 ms acts as a 0.25 ms ramp; holds are
-counted in whole periods). This is the block-wise computation that lets a full strip run at hundreds of times real
-time in numpy; per-sample work is only |x|, a reshape-max, the interpolation and the multiply.
+**Control rate.** Level, gain computer and ballistics run once per *control period* of K samples (the power of two
+nearest rate/3000: 16 at 44.1/48 kHz, 0.33 ms), on the exact peak |x| of each period; the resulting gain is
+interpolated linearly back to audio rate. No peak is missed: every gain computer here is monotonic in level, so the
+gain computed from a period's peak is the most protective gain any sample of that period asks for. The ballistics
+use the exact exponential coefficients for the elapsed time (α^K per period), so time constants are exact at the
+control instants; what is quantised is *when* a change starts (≤ one period, 0.33 ms: an attack of 0 ms acts as a
+0.33 ms ramp; holds are counted in whole periods). This block-wise computation is what lets a full strip run at
+hundreds of times real time in numpy: per-sample work is only |x|, a period max, the interpolation and the multiply.
 
 The detector is the "decoupled" peak detector of that paper with a hold stage, evaluated without a Python loop::
 
@@ -43,8 +43,9 @@ import numpy as np
 
 from liverec_edge.mixer.soft.filters import run_sos
 
-#: Control periods per second (see the module docstring).
-CONTROL_RATE_HZ = 4000.0
+#: Control periods per second, roughly (see the module docstring); periods are a power of two long so that the usual
+#: power-of-two blocks hold whole periods.
+CONTROL_RATE_HZ = 3000.0
 #: Below this many dB of activity the detector is considered at rest (state snapped to exactly 0, inaudible).
 REST_DB = 1e-4
 #: Added to |x| before the logarithm: digital silence reads −400 dBFS, far below any threshold, never −inf.
@@ -55,7 +56,7 @@ _DB_PER_NEPER = 20.0 / math.log(10.0)
 
 
 def control_period(rate: int) -> int:
-    return max(1, round(rate / CONTROL_RATE_HZ))
+    return 1 << max(0, round(math.log2(rate / CONTROL_RATE_HZ)))
 
 
 class ControlGrid:
@@ -78,9 +79,12 @@ class ControlLevels:
         self.ends = grid.ends
         peaks = np.maximum.reduceat(np.abs(x), grid.starts)
         peaks += _LEVEL_FLOOR
-        self.peak_db = np.log(peaks)
+        self.peak_db = np.log(peaks, out=peaks)
         self.peak_db *= _DB_PER_NEPER
-        self.max_db = float(self.peak_db.max())
+
+    @property
+    def max_db(self) -> float:
+        return float(self.peak_db.max())
 
     def to_audio_rate(self, previous: float, values: np.ndarray) -> np.ndarray:
         """Per-sample values going linearly from ``previous`` (before the segment) to values[k] at period k's end."""
@@ -124,6 +128,7 @@ class Detector:
         self.rate = rate
         self.period = control_period(rate)
         self.hold_history = np.zeros(0)
+        self._ramps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self.held = 0.0  # z at the end of the last segment (dB)
         self.smoothed = 0.0  # y at the end of the last segment (dB)
         self.set_times(attack_ms, hold_ms, release_ms)
@@ -139,6 +144,7 @@ class Detector:
         else:
             self.hold_history = self.hold_history[len(self.hold_history) - hold :]
         self._attack_sos = np.array([[1.0 - self.period_attack, 0.0, 0.0, 1.0, -self.period_attack, 0.0]])
+        self._ramps.clear()
 
     def retimed(self, attack_ms: float, hold_ms: float, release_ms: float) -> Detector:
         """A copy of this detector's state with new time constants."""
@@ -162,7 +168,7 @@ class Detector:
         self.smoothed = float(convert(np.float64(self.smoothed)))
 
     def at_rest(self, value: float) -> bool:
-        return self.held == value and self.smoothed == value and bool(np.all(self.hold_history == value))
+        return self.held == value and self.smoothed == value and bool((self.hold_history == value).all())
 
     def process(self, active: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Ballistics for the active quantity of each control period (period k ends ``ends[k]`` samples into the
@@ -170,11 +176,17 @@ class Detector:
         held_in = sliding_max(self.hold_history, active)
         if len(self.hold_history):
             self.hold_history = np.concatenate((self.hold_history, active))[-len(self.hold_history) :]
-        ramp = self.log_release * ends
-        shifted = np.log(held_in + _ACTIVE_FLOOR) - ramp
+        ramp = self._ramps.get(len(ends))
+        if ramp is None or ramp[1] is not ends:  # c·t_k, cached per control grid
+            ramp = self._ramps[len(ends)] = (self.log_release * ends, ends)
+        shifted = held_in + _ACTIVE_FLOOR
+        np.log(shifted, out=shifted)
+        shifted -= ramp[0]
         if self.held > 0.0:
             shifted[0] = max(shifted[0], math.log(self.held))
-        released = np.exp(np.maximum.accumulate(shifted) + ramp)
+        released = np.maximum.accumulate(shifted)
+        released += ramp[0]
+        np.exp(released, out=released)
         self.held = float(released[-1]) if released[-1] > REST_DB else 0.0
         out = released if self.attack_coeff == 0.0 else self._attack(released, ends)
         self.smoothed = float(out[-1]) if out[-1] > REST_DB else 0.0
@@ -247,7 +259,11 @@ class Gate:
         if settings.mode in ("DUCK", "GATE"):  # attenuation (DUCK) or openness (GATE): all or nothing
             return np.where(level >= settings.threshold_db, settings.range_db, 0.0)
         expansion = float(settings.mode[3]) - 1.0  # EXPn: each dB under the threshold costs n−1 more dB
-        return np.clip(settings.range_db + (level - settings.threshold_db) * expansion, 0.0, settings.range_db)
+        openness = level - settings.threshold_db
+        openness *= expansion
+        openness += settings.range_db
+        np.maximum(openness, 0.0, out=openness)
+        return np.minimum(openness, settings.range_db, out=openness)
 
     def static_gain_db(self, level: np.ndarray) -> np.ndarray:
         active = self.active(level)
@@ -258,7 +274,7 @@ class Gate:
         settings = self.settings
         active = self.active(levels.peak_db)
         rest = self._rest
-        if self.last_gain == 1.0 and self.detector.at_rest(rest) and np.all(active == rest):
+        if self.last_gain == 1.0 and self.detector.at_rest(rest) and (active == rest).all():
             return 1.0  # un-attenuated and staying so: nothing to compute
         smoothed = self.detector.process(active, levels.ends)
         if settings.mode != "DUCK":  # snap to rest (exp∘log is not exact) so the fast path can take over
@@ -268,7 +284,7 @@ class Gate:
             if detector.smoothed >= settings.range_db - REST_DB:
                 detector.smoothed = settings.range_db
         gain_db = -smoothed if settings.mode == "DUCK" else smoothed - settings.range_db
-        gains = np.exp(gain_db / _DB_PER_NEPER)
+        gains = np.exp(gain_db / _DB_PER_NEPER, out=gain_db)
         if self.detector.at_rest(rest):
             gains[-1] = 1.0
         out = levels.to_audio_rate(self.last_gain, gains)
@@ -322,8 +338,16 @@ class Compressor:
         if settings.knee_db <= 0.0:
             return slope * np.maximum(over, 0.0)
         half = settings.knee_db / 2.0
-        inside = np.clip(over + half, 0.0, settings.knee_db)
-        return slope * (inside * inside / (2.0 * settings.knee_db) + np.maximum(over - half, 0.0))
+        inside = over + half
+        np.maximum(inside, 0.0, out=inside)
+        np.minimum(inside, settings.knee_db, out=inside)
+        inside *= inside
+        inside *= slope / (2.0 * settings.knee_db)
+        over -= half
+        np.maximum(over, 0.0, out=over)
+        over *= slope
+        inside += over
+        return inside
 
     def gain(self, levels: ControlLevels) -> np.ndarray | float:
         """Linear gain per sample of the segment whose control levels are given."""
@@ -334,7 +358,12 @@ class Compressor:
             return resting  # below the knee and nothing to release: constant gain
         smoothed = self.detector.process(self.reduction(levels.peak_db), levels.ends)
         mix = settings.mix_percent / 100.0
-        gains = mix * np.exp((settings.makeup_db - smoothed) / _DB_PER_NEPER) + (1.0 - mix)
+        gains = settings.makeup_db - smoothed
+        gains /= _DB_PER_NEPER
+        np.exp(gains, out=gains)
+        if mix < 1.0:
+            gains *= mix
+            gains += 1.0 - mix
         if self.detector.at_rest(0.0):
             gains[-1] = resting
         out = levels.to_audio_rate(self.last_gain, gains)

@@ -127,7 +127,7 @@ def run_sos(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
     compiled kernel it wraps is called directly (same arithmetic, bit-identical; see the tests) when present.
     """
     if len(sos) == 0:
-        return x.copy()
+        return x  # identity (a stage switched out); callers never modify their input in place
     if _sosfilt_kernel is not None:
         out = np.array(x, dtype=sos.dtype, order="C", ndmin=2)
         state = zi.reshape(1, *zi.shape)

@@ -163,19 +163,26 @@ class ChannelStrip:
         """Process one segment (no parameter change inside it); returns the post-fader signal."""
         self.started = True
         size = len(x)
-        x = x * self.trim.render(size)
+        x = _scaled(x, self.trim.render(size))
         self.hpf_input.push(x)
         x = _as_array(self.hpf.mix(size, lambda f: f.process(x)), size)
         if self.gate.fading or self.gate.current is not None:
             levels = ControlLevels(x, self._grid(size))
-            x = x * self.gate.mix(size, lambda gate: 1.0 if gate is None else gate.gain(levels))
+            x = _scaled(x, self.gate.mix(size, lambda gate: 1.0 if gate is None else gate.gain(levels)))
         self.eq_input.push(x)
         x = _as_array(self.eq.mix(size, lambda f: f.process(x)), size)
         if self.dyn.fading or self.dyn.current is not None:
             levels = ControlLevels(x, self._grid(size))
-            x = x * self.dyn.mix(size, lambda comp: 1.0 if comp is None else comp.gain(levels))
-        return x * self.post.render(size)
+            x = _scaled(x, self.dyn.mix(size, lambda comp: 1.0 if comp is None else comp.gain(levels)))
+        return _scaled(x, self.post.render(size))
 
 
 def _as_array(value: np.ndarray | float, size: int) -> np.ndarray:
     return value if isinstance(value, np.ndarray) else np.full(size, value)
+
+
+def _scaled(x: np.ndarray, gain: np.ndarray | float) -> np.ndarray:
+    """x·gain; a unity scalar gain (a stage at rest) costs nothing. Never modifies x in place."""
+    if isinstance(gain, float) and gain == 1.0:
+        return x
+    return x * gain
