@@ -252,3 +252,35 @@ def test_datagrams_stay_under_512_bytes() -> None:
     assert decode(encode("/ch/01/mix/fader", [0.5], "f")) == ("/ch/01/mix/fader", [0.5])
     with pytest.raises(Exception, match=r"under 512"):
         encode("/", ["x" * 600])
+
+
+def test_answers_from_another_source_port_are_accepted() -> None:
+    """Some desk implementations answer from a socket other than the one they listen on: same IP is enough."""
+
+    async def main() -> None:
+        listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        listen.bind((LOOPBACK, 0))
+        listen.setblocking(False)
+        answer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        answer.bind((LOOPBACK, 0))
+        loop = asyncio.get_running_loop()
+
+        async def fake_desk() -> None:
+            while True:
+                data, client = await loop.sock_recvfrom(listen, 2048)
+                address, _ = decode(data)
+                if address == "/xinfo":
+                    answer.sendto(encode("/xinfo", ["127.0.0.1", "odd", "X32", "4.06"]), client)
+                elif address == "/ch/01/mix/on":
+                    answer.sendto(encode(address, [0], "i"), client)
+
+        server = asyncio.create_task(fake_desk())
+        desk = OscConsole(X32, LOOPBACK, int(listen.getsockname()[1]), reply_timeout_s=0.1)
+        assert (await desk.connect(5)).name == "odd"
+        assert await desk.get("ch01.on") == 0.0
+        await desk.close()
+        server.cancel()
+        listen.close()
+        answer.close()
+
+    run(main())

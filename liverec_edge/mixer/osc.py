@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -88,6 +90,7 @@ class OscStats:
     renewals: int = 0
     external_changes: int = 0
     echoes_ignored: int = 0
+    foreign: int = 0  # datagrams from an address other than the desk's, ignored
     last_rx: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -97,6 +100,11 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.owner = owner
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        # Only the desk's own address may answer or push: anything else on the network is ignored. The source
+        # port is not checked (a desk answers from its OSC port; some tools answer from another socket).
+        if addr[0] != self.owner.desk_ip:
+            self.owner.stats.foreign += 1
+            return
         self.owner._on_datagram(data)
 
     def error_received(self, exc: Exception) -> None:
@@ -142,6 +150,7 @@ class OscConsole:
         self.echo_window_s = echo_window_s
         self.batch_interval_s = batch_interval_s
         self.bind_host = bind_host
+        self.desk_ip = host
         self._log = logger or logging.getLogger("liverec_edge.mixer.osc")
         self.stats = OscStats()
         self.info: DeskInfo | None = None
@@ -181,10 +190,15 @@ class OscConsole:
         if self._transport is not None:
             return
         loop = asyncio.get_running_loop()
-        local = (self.bind_host, 0) if self.bind_host else None
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(self), remote_addr=(self.host, self.port), local_addr=local
-        )
+        try:
+            found = await loop.getaddrinfo(self.host, self.port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            raise MixerUnreachable(f"cannot resolve the desk's host name {self.host!r}: {exc}") from None
+        self.desk_ip = str(found[0][4][0])
+        # One socket for sending and receiving (the desk answers to our source port). Bound to loopback when the
+        # desk is on this machine (simulator), else to every interface.
+        bind = self.bind_host or ("127.0.0.1" if ipaddress.ip_address(self.desk_ip).is_loopback else "0.0.0.0")
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), local_addr=(bind, 0))
         self._transport = transport
         self._supervisor = asyncio.create_task(self._supervise(), name=f"osc-desk-{self.host}:{self.port}")
 
@@ -315,7 +329,7 @@ class OscConsole:
                 now = time.monotonic()
             if self._transport is None:
                 raise MixerUnreachable("the desk connection is not started or closed")
-            self._transport.sendto(dgram)
+            self._transport.sendto(dgram, (self.desk_ip, self.port))
             self.stats.sent += 1
             self._next_send = now + self.min_interval_s
 
