@@ -30,7 +30,7 @@ from liverec_edge.capture import CaptureClock, CaptureRunner, CaptureSettings
 fifo, pcm_in, out, fmt, channels, period = sys.argv[1:7]
 channels, period = int(channels), int(period)
 rate = 48000
-written = np.load(pcm_in)  # (n, channels) int16 or int32: the samples the "card" delivers
+written = np.load(pcm_in)  # (n, bytes per frame) uint8: the interleaved PCM frames the "card" delivers
 clock = CaptureClock.starting_now()
 first_write = []
 stop_writer = threading.Event()
@@ -43,7 +43,7 @@ def writer():
         while not stop_writer.is_set():
             chunk = written[k * period : (k + 1) * period]
             if chunk.shape[0] < period:  # after the speech, the card keeps delivering silence
-                chunk = np.concatenate([chunk, np.zeros((period - chunk.shape[0], channels), written.dtype)])
+                chunk = np.concatenate([chunk, np.zeros((period - chunk.shape[0], written.shape[1]), np.uint8)])
             # like a card: a period is delivered when its last sample has been captured
             due = start + (k + 1) * period / rate
             while (now := clock.now()) < due:
@@ -91,21 +91,25 @@ def alsa_ready() -> None:
         pytest.skip("alsa-lib configuration (/usr/share/alsa/alsa.conf) is missing")
 
 
-@pytest.mark.parametrize(("sample_format", "channels"), [("S16_LE", 1), ("S32_LE", 2)])
+def _encode(speech: np.ndarray, sample_format: str, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(PCM frames as bytes, shape (n, bytes per frame); the float samples ALSA capture must turn them into).
+    A second channel carries the speech inverted, so channels cannot be swapped or mixed unnoticed."""
+    bits = {"S16_LE": 16, "S24_3LE": 24, "S32_LE": 32}[sample_format]
+    full_scale = 2.0 ** (bits - 1)
+    ints = np.round(np.clip(speech, -1, 0.999) * full_scale).astype(np.int64)
+    per_channel = np.stack([ints, -ints], axis=1)[:, :channels]
+    width = bits // 8
+    octets = ((per_channel[..., None] >> (8 * np.arange(width))) & 0xFF).astype(np.uint8)  # little-endian bytes
+    return octets.reshape(len(speech), channels * width), (per_channel / full_scale).astype(np.float32)
+
+
+@pytest.mark.parametrize(("sample_format", "channels"), [("S16_LE", 1), ("S24_3LE", 2), ("S32_LE", 2)])
 def test_alsa_capture_delivers_the_samples_written_with_real_rate_timestamps(
     alsa_ready: None, shared_media: Path, tmp_path: Path, sample_format: str, channels: int
 ) -> None:
     rate, period, seconds = 48000, 1024, 2.5
     speech, _ = decode_audio(shared_media / "speech" / "librispeech_198-209-0000.ogg", rate=rate)
-    speech = speech[: int(seconds * rate)]
-    if sample_format == "S16_LE":
-        ints = np.round(np.clip(speech, -1, 32767 / 32768) * 32768).astype("<i2")
-        full_scale = 32768.0
-    else:
-        ints = np.round(np.clip(speech, -1, 0.999) * 2**31).astype("<i4")
-        full_scale = 2.0**31
-    # a second channel carrying the speech inverted: channels must not be swapped or mixed
-    written = np.stack([ints, -ints], axis=1)[:, :channels] if channels == 2 else ints[:, None]
+    written, expected = _encode(speech[: int(seconds * rate)], sample_format, channels)
     pcm_in = tmp_path / "written.npy"
     np.save(pcm_in, written)
     fifo = tmp_path / "in.raw"
@@ -133,7 +137,7 @@ def test_alsa_capture_delivers_the_samples_written_with_real_rate_timestamps(
     # every sample written came out of ALSA, in order, exactly (converted to float)
     n = written.shape[0]
     assert captured.shape[0] >= n and captured.shape[1] == channels
-    np.testing.assert_array_equal(captured[:n], (written / full_scale).astype(np.float32))
+    np.testing.assert_array_equal(captured[:n], expected)
     # the first sample is stamped with the time it was delivered, within a period and some scheduling
     assert report["t0"] == pytest.approx(report["first_write"], abs=0.02)
     # timestamps advance at the real rate: the ring's end follows the clock with slope 1

@@ -175,6 +175,16 @@ def test_pcm_conversion_of_both_alsa_formats() -> None:
     np.testing.assert_allclose(out.ravel(), s16 / 32768.0)
     s32 = np.array([2**30, -(2**31)], "<i4")
     np.testing.assert_allclose(pcm_to_float(s32.tobytes(), 2, 1, "S32_LE").ravel(), [0.5, -1.0])
+    # 24-bit, packed (3 bytes) and in 32-bit words whose top byte is junk
+    s24 = np.array([2**22, -(2**23), 1, -1], np.int64)
+    packed = b"".join(int(v & 0xFFFFFF).to_bytes(3, "little") for v in s24)
+    np.testing.assert_allclose(pcm_to_float(packed, 4, 1, "S24_3LE").ravel(), s24 / 2**23)
+    loose = b"".join((int(v & 0xFFFFFF) | 0x5A000000).to_bytes(4, "little") for v in s24)
+    np.testing.assert_allclose(pcm_to_float(loose, 2, 2, "S24_LE").ravel(), s24 / 2**23)
+    floats = np.array([0.25, -0.5], "<f4")
+    np.testing.assert_array_equal(pcm_to_float(floats.tobytes(), 1, 2, "FLOAT_LE"), [[0.25, -0.5]])
+    with pytest.raises(SourceError, match="U8"):
+        pcm_to_float(b"\x00", 1, 1, "U8")
 
 
 # -- settings ------------------------------------------------------------------------------------------------------

@@ -26,18 +26,30 @@ from liverec_edge.capture.base import AudioRead, AudioSource, SourceContext, Sou
 from liverec_edge.capture.settings import AudioInputSettings
 from liverec_edge.media import MediaError, decode_audio
 
-#: ALSA sample format -> (numpy dtype of one sample, full scale)
-ALSA_FORMATS: dict[str, tuple[type[np.signedinteger], float]] = {
-    "S16_LE": (np.int16, 32768.0),
-    "S32_LE": (np.int32, 2147483648.0),
-}
+#: ALSA sample formats read, with the bytes one sample takes. USB interfaces mostly deliver S32_LE (24 significant
+#: bits in the top of 32, e.g. the X32 and X-Air cards), S24_3LE (packed) or S16_LE.
+ALSA_FORMATS: dict[str, int] = {"S16_LE": 2, "S24_3LE": 3, "S24_LE": 4, "S32_LE": 4, "FLOAT_LE": 4}
 
 
 def pcm_to_float(data: bytes, frames: int, channels: int, sample_format: str) -> np.ndarray:
     """Interleaved little-endian PCM bytes -> (frames, channels) float32 in [-1, 1)."""
-    dtype, scale = ALSA_FORMATS[sample_format]
-    raw = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"), count=frames * channels)
-    return (raw.astype(np.float32) * np.float32(1.0 / scale)).reshape(frames, channels)
+    count = frames * channels
+    if sample_format == "S16_LE":
+        values = np.frombuffer(data, "<i2", count).astype(np.float32) * np.float32(1 / 32768)
+    elif sample_format == "S32_LE":
+        values = np.frombuffer(data, "<i4", count).astype(np.float32) * np.float32(1 / 2**31)
+    elif sample_format == "S24_LE":  # 24 bits in the low three bytes of 32; the top byte is not to be trusted
+        words = np.frombuffer(data, "<i4", count)
+        values = ((words << 8) >> 8).astype(np.float32) * np.float32(1 / 2**23)
+    elif sample_format == "S24_3LE":  # packed: three bytes a sample
+        octets = np.frombuffer(data, np.uint8, count * 3).reshape(count, 3).astype(np.int32)
+        words = octets[:, 0] | (octets[:, 1] << 8) | (octets[:, 2] << 16)
+        values = ((words << 8) >> 8).astype(np.float32) * np.float32(1 / 2**23)
+    elif sample_format == "FLOAT_LE":
+        values = np.frombuffer(data, "<f4", count).astype(np.float32)
+    else:
+        raise SourceError(f"unsupported ALSA sample format {sample_format!r} (use one of {', '.join(ALSA_FORMATS)})")
+    return values.reshape(frames, channels)
 
 
 class AlsaSource:

@@ -111,8 +111,8 @@ class AudioInputSettings(Section):
     """Samples per ALSA period and per block delivered by every audio source."""
     periods: int = Field(default=4, ge=2, le=64)
     """ALSA buffer size in periods: more survives longer scheduling stalls, at no cost in timestamp accuracy."""
-    format: Literal["S16_LE", "S32_LE"] = "S16_LE"
-    """ALSA sample format; samples are converted to float32 in [-1, 1]."""
+    format: Literal["S16_LE", "S24_3LE", "S24_LE", "S32_LE", "FLOAT_LE"] = "S16_LE"
+    """ALSA sample format; samples are converted to float32 in [-1, 1]. USB desks (X32, X-Air) deliver S32_LE."""
     path: Path | None = None
     """Audio (or video-with-audio) file for kind ``file``; it is resampled to ``rate``."""
     loop: bool = True
