@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,26 +91,13 @@ def run(args: argparse.Namespace) -> int:
 def build_stages(config: Config) -> list[Stage]:
     """The stages of a production daemon, in data-flow order. **Add analysis stages here.**"""
     from liverec_edge.control.stage import ControlStage
-    from liverec_edge.pipeline import PassThroughStage
+    from liverec_edge.pipeline import CaptureStage, PassThroughStage
 
-    stages: list[Stage] = []
-    capture = _capture_stage(config)
-    if capture is not None:
-        stages.append(capture)
-    stages.append(PassThroughStage())
-    # vision, behaviour, audio fault analysis, mixer and record stages are added here as they land.
+    stages: list[Stage] = [CaptureStage(), PassThroughStage()]
+    # vision, behaviour, audio fault analysis, mixer and record stages are added here, in data-flow order.
     if config.control.enabled:
         stages.append(ControlStage())
     return stages
-
-
-def _capture_stage(config: Config) -> Stage | None:
-    try:
-        from liverec_edge.pipeline import CaptureStage
-    except ImportError:  # capture not built into this checkout yet: the pipeline runs without it
-        log.warning("capture stage not available; running without capture")
-        return None
-    return CaptureStage()
 
 
 async def run_daemon(
@@ -143,15 +131,15 @@ def run_blocking(config: Config, **kwargs: Any) -> int:
     # The systemd watchdog kills with SIGABRT: have it print every thread's Python stack to the journal first.
     faulthandler.enable()
     loop = asyncio.new_event_loop()
+    executor = ThreadPoolExecutor(thread_name_prefix="liverec-worker")  # asyncio.to_thread runs here
+    loop.set_default_executor(executor)
     code = 1
     try:
         code = loop.run_until_complete(run_daemon(config, **kwargs))
     finally:
         with contextlib.suppress(Exception):
             _cancel_leftovers(loop)
-        executor = getattr(loop, "_default_executor", None)
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=False, cancel_futures=True)
         loop.close()
     busy = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if busy:

@@ -64,6 +64,17 @@ def test_stop_signal_during_capture_exits_0_within_2_s(tmp_path: Path, notify: N
     assert "daemon stopped" in daemon.log()
 
 
+def test_a_stage_wedged_in_stop_cannot_hold_the_exit(tmp_path: Path, notify: NotifyListener, launch) -> None:
+    daemon = launch(standin_argv(write_config(tmp_path / "c.yaml"), None, "--wedged-stop"))
+    assert notify.wait_for(lambda m: m.startswith("READY=1"), 10), daemon.log()
+    sent = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(5) == 0, daemon.log()
+    took = time.monotonic() - sent
+    assert took < 2.0, f"took {took:.2f} s"
+    assert "abandoning threads still busy at exit" in daemon.log()
+
+
 def test_sighup_reload_keeps_capture_running_and_rejects_a_bad_file(
     tmp_path: Path, notify: NotifyListener, launch
 ) -> None:

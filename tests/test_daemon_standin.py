@@ -52,6 +52,15 @@ class StandInCapture(StageBase):
         return {"frames": self.frames, "fps": round(self.meter.rate(), 1), "audio_rate": 48000}
 
 
+class WedgedOnStop(StageBase):
+    """A stage whose stop() blocks a worker thread for half a minute: a driver call that never returns."""
+
+    name = "wedged"
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(time.sleep, 30)
+
+
 def main(argv: list[str]) -> int:
     from liverec_edge.config import ConfigError, load_config
     from liverec_edge.control.stage import ControlStage
@@ -63,6 +72,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--freeze-file", type=Path, default=None)
     parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--wedged-stop", action="store_true", help="add a stage whose stop() never finishes")
     args = parser.parse_args(argv)
     setup_logging("info")
     try:
@@ -71,6 +81,8 @@ def main(argv: list[str]) -> int:
         print(exc, file=sys.stderr)
         return 2
     stages = [StandInCapture(args.freeze_file), PassThroughStage(), ControlStage()]
+    if args.wedged_stop:
+        stages.append(WedgedOnStop())
     return run_blocking(config, seconds=args.seconds, stages=stages, config_path=args.config)
 
 
@@ -160,8 +172,8 @@ class DaemonProcess:
         self._log_file.close()
 
 
-def standin_argv(config: Path, freeze_file: Path | None = None) -> list[str]:
-    argv = [sys.executable, str(STANDIN_SCRIPT), "--config", str(config)]
+def standin_argv(config: Path, freeze_file: Path | None = None, *extra: str) -> list[str]:
+    argv = [sys.executable, str(STANDIN_SCRIPT), "--config", str(config), *extra]
     if freeze_file is not None:
         argv += ["--freeze-file", str(freeze_file)]
     return argv
