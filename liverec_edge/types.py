@@ -142,3 +142,25 @@ class Action:
     restore: bool = True
     owner: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameParts:
+    """All part results of one analysed frame, with the frame's size (geometry in the results is normalised)."""
+
+    t: float
+    frame_index: int
+    width: int
+    height: int
+    parts: tuple[PartResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MixerCommand:
+    """What the analysis asks of the mixer: ``apply`` the actions for ``owner``, or ``release`` everything it holds
+    (restoring what is not sticky). ``release`` with owner ``*`` releases every owner (the tablet's release)."""
+
+    kind: Literal["apply", "release"]
+    owner: str
+    actions: tuple[Action, ...] = ()
+    reason: str = ""
