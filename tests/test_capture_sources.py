@@ -53,6 +53,12 @@ def test_scene_script_says_when_the_presenter_leans_in_or_is_away() -> None:
     assert script.label_at(24 + 8.0) == "lean_in"  # repeats
     assert script.label_at(24.1) == "normal"  # moving back from the last pose (normal → normal) is no move
     assert script.pose_at(8.0).scale > 1.3 and script.pose_at(3.0).scale == 1.0
+    spans = script.expected_spans(30)
+    assert spans == [("lean_in", 6.5, 10.0), ("absent", 14.5, 18.0)]  # the next lean-in starts at 30.5
+    assert script.expected_spans(40)[2:] == [("lean_in", 30.5, 34.0), ("absent", 38.5, 40.0)]
+    for behaviour, start, end in script.expected_spans(60):
+        for t in np.linspace(start, end, 7)[:-1]:
+            assert script.expected_behaviour(t) == behaviour
     with pytest.raises(ValueError, match="unknown scene pose"):
         SceneScript([(0, "dancing")], 10)
 

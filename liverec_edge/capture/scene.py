@@ -10,6 +10,7 @@ Public API::
     script.pose_at(t) -> ScenePose        # interpolated placement at media time t
     script.label_at(t) -> str             # "normal" | "lean_in" | "away" | "moving" (during a transition)
     script.expected_behaviour(t) -> str | None   # "lean_in", "absent" or None: what the behaviour stage should tag
+    script.expected_spans(until_s) -> [(behaviour, start, end)]   # the same as media-time spans
     SceneCamera(portrait: np.ndarray, width, height, fps, script, paced=True)  # a CameraSource
     SceneCamera.from_settings(camera_settings)
     camera.render(media_t) -> np.ndarray
@@ -109,6 +110,24 @@ class SceneScript:
     def expected_behaviour(self, t: float) -> str | None:
         """The behaviour the scene shows at media time t once a move is complete (None: normal or moving)."""
         return _BEHAVIOUR_OF_POSE.get(self.label_at(t))
+
+    def expected_spans(self, until_s: float) -> list[tuple[str, float, float]]:
+        """``(behaviour, start, end)`` in media time up to ``until_s``: from the end of the move into a lean-in or
+        away pose until the next keyframe starts the move out (what a perfect behaviour stage would tag)."""
+        spans: list[tuple[str, float, float]] = []
+        cycle = 0
+        while cycle * self.cycle_s < until_s:
+            base = cycle * self.cycle_s
+            for i, (at_s, pose) in enumerate(self.keys):
+                behaviour = _BEHAVIOUR_OF_POSE.get(pose)
+                if behaviour is None:
+                    continue
+                start = base + at_s + self.transition_s
+                end = base + (self.keys[i + 1][0] if i + 1 < len(self.keys) else self.cycle_s)
+                if start < min(end, until_s):
+                    spans.append((behaviour, start, min(end, until_s)))
+            cycle += 1
+        return spans
 
 
 class SceneCamera(_PacedClockSource):
