@@ -11,6 +11,11 @@ Module map (each module's docstring lists its exact public API):
 - ``scene``       the demo studio camera (scripted portrait: normal, lean in, away); ``SceneScript``.
 - ``audio_input`` synthetic, file, ALSA audio sources; ``make_audio_source``.
 - ``runner``      ``CaptureRunner``: threads, counters, progress for the watchdog, recovery, audio-only mode.
+- ``probe``       the ``liverec-edge capture`` command: list devices, measure what they deliver.
+
+Timestamps: seconds on ``CaptureClock`` (default: ``time.monotonic()``, the same as asyncio's ``loop.time()``).
+Frames carry their capture time; audio samples are sample-counted from an anchor (``AudioTimestamper``), with
+``av_offset_ms`` added. File, synthetic and scene sources stamp media time + ``runner.t_origin``.
 
 Typical wiring in the daemon::
 
@@ -19,7 +24,8 @@ Typical wiring in the daemon::
     frames = runner.subscribe_frames()
     while True:
         frame = await frames.next()                    # newest frame; stale ones were dropped
-        block = runner.audio_ring.slice(frame.t - 1.0, frame.t)
+        block = runner.audio_ring.slice(frame.t - 1.0, frame.t)   # the second of audio before the frame
+    new_audio, cursor = runner.audio_ring.read_since(cursor)        # or stream every sample exactly once
     ...
     runner.stop()
 """
