@@ -211,6 +211,7 @@ class _HandTrack:
     landmarks: np.ndarray
     t: float
     energy: float
+    speeds: deque  # (t, squared landmark speed) over the last ``typing.smoothing_s``
     moving: _Schmitt
     at_mic: _Schmitt
     at_mouth: _Schmitt
@@ -477,7 +478,7 @@ class BehaviourEncoder:
             track = self._match(previous, centre, hand_len)
             if track is None:
                 track = _HandTrack(
-                    centre=centre, landmarks=pts, t=t, energy=0.0,
+                    centre=centre, landmarks=pts, t=t, energy=0.0, speeds=deque(maxlen=64),
                     moving=_Schmitt(s.typing.energy_on, s.typing.energy_off),
                     at_mic=_Schmitt(s.hand_at_mic.enter_fraction, s.hand_at_mic.exit_fraction),
                     at_mouth=_Schmitt(s.hand_at_mouth.radius, s.hand_at_mouth.exit_radius, high_is_on=False),
@@ -487,9 +488,13 @@ class BehaviourEncoder:
                 previous.remove(track)
                 dt = t - track.t
                 if dt > 0 and track.landmarks.shape == pts.shape:
+                    # RMS landmark speed in hand lengths per second, averaged over a sliding window (not an
+                    # exponential), so that typing stops counting at most ``smoothing_s`` after the fingers do.
                     speed = np.sqrt(np.mean(np.sum((pts - track.landmarks) ** 2, axis=1))) / hand_len / dt
-                    alpha = 1.0 - math.exp(-dt / s.typing.smoothing_s)
-                    track.energy += alpha * (float(speed) - track.energy)
+                    track.speeds.append((t, float(speed) ** 2))
+                    while track.speeds and track.speeds[0][0] <= t - s.typing.smoothing_s:
+                        track.speeds.popleft()
+                    track.energy = math.sqrt(sum(v for _, v in track.speeds) / len(track.speeds))
             track.centre, track.landmarks, track.t = centre, pts, t
             tracks.append(track)
 

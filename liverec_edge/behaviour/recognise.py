@@ -111,6 +111,7 @@ class _Track:
     behaviour: str
     min_on_s: float
     min_off_s: float
+    max_onset_gap_s: float
     max_frames: int
     predicted: bool = False
     onset_t: float | None = None
@@ -189,14 +190,16 @@ class Recogniser:
         for name in BEHAVIOURS:
             timing = settings.timing(name)
             if timing.enabled:
-                self._tracks[name] = _Track(name, timing.min_on_s, timing.min_off_s, settings.max_tag_frames)
+                self._tracks[name] = _Track(
+                    name, timing.min_on_s, timing.min_off_s, timing.max_onset_gap_s, settings.max_tag_frames
+                )
         self._predictions: dict[str, _Track] = {}
         self._predict_conditions = {"hand_at_mic": _predict_mic, "hand_at_mouth": _predict_mouth}
         for name in PREDICTABLE:
             rule = getattr(settings, name)
             if rule.enabled and rule.predict:
                 # A prediction stays open for its horizon after the approach was last seen, waiting for contact.
-                self._predictions[name] = _Track(name, 0.0, rule.predict_horizon_s, settings.max_tag_frames, True)
+                self._predictions[name] = _Track(name, 0.0, rule.predict_horizon_s, 0.0, settings.max_tag_frames, True)
 
     # -- public -------------------------------------------------------------------------------------------------
 
@@ -269,12 +272,13 @@ class Recogniser:
             return out
         if track.onset_t is None:
             return out
-        if not track.is_open:
-            # Before the tag opens the behaviour must hold without a break: sparse flickers never add up to a tag.
-            track.clear()
-            return out
         if track.off_since is None:
             track.off_since = s.t
+        if not track.is_open:
+            # Building up to min_on_s: bridge a missed detection or two, restart on anything longer.
+            if s.t - track.off_since >= track.max_onset_gap_s - 1e-9:
+                track.clear()
+            return out
         if s.t - track.off_since >= track.min_off_s - 1e-9:
             if track.is_open:
                 # Ended when the next frame after the last one showing it arrived.

@@ -90,6 +90,9 @@ class Timing(Section):
     """The behaviour must be seen this long before its tag opens (the tag's start is still the first frame)."""
     min_off_s: float = Field(default=0.3, ge=0)
     """The behaviour must be gone this long before its tag closes; shorter gaps (detector dropouts) are bridged."""
+    max_onset_gap_s: float = Field(default=0.1, ge=0)
+    """While the behaviour builds up to ``min_on_s``, a gap this short (a missed detection or two) does not restart
+    it; a longer one does, so sparse flickers never add up to a tag."""
 
 
 class HandAtMicSettings(Timing):
@@ -151,7 +154,7 @@ class TypingSettings(Timing):
     energy_off: float = Field(default=0.35, gt=0)
     """Motion energy below which typing stops (value hysteresis; must not exceed ``energy_on``)."""
     smoothing_s: float = Field(default=0.2, gt=0)
-    """Time constant of the motion-energy smoothing."""
+    """Length of the sliding window over which the landmark motion energy is averaged."""
 
     @model_validator(mode="after")
     def _hysteresis(self) -> TypingSettings:
