@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -61,6 +62,22 @@ class ControlStats:
     replies_dropped: int = 0
 
 
+class LogThrottle:
+    """At most one log line per kind every ``every_s``: a flood of bad packets must not flood the journal (the
+    counters in the health report still count every one)."""
+
+    def __init__(self, every_s: float):
+        self.every_s = every_s
+        self._last: dict[str, float] = {}
+
+    def allow(self, kind: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(kind, -math.inf) < self.every_s:
+            return False
+        self._last[kind] = now
+        return True
+
+
 class CommandError(ValueError):
     """A command with arguments that cannot be obeyed; the reason goes back to the sender."""
 
@@ -73,6 +90,7 @@ class ControlServer:
         self.state = state
         self.status = status
         self.stats = ControlStats()
+        self._throttle = LogThrottle(every_s=5.0)
         self._transport: asyncio.DatagramTransport | None = None
         self.address: tuple[str, int] | None = None
         self._handlers: dict[str, Callable[[list[Any], str], bool]] = {
@@ -123,7 +141,7 @@ class ControlServer:
         host, port = str(addr[0]), int(addr[1])
         if not self.settings.allows(host):
             self.stats.rejected_sender += 1
-            if self.stats.rejected_sender in (1, 10, 100, 1000) or self.stats.rejected_sender % 10000 == 0:
+            if self._throttle.allow("sender"):
                 log.warning("control packet from a sender not in control.allow dropped",
                             extra=kv(sender=host, dropped_total=self.stats.rejected_sender))
             return []
@@ -152,7 +170,9 @@ class ControlServer:
                 answer_status |= handler(list(message.params), source)
             except CommandError as exc:
                 self.stats.bad_arguments += 1
-                log.warning("control command refused", extra=kv(sender=host, address=message.address, reason=exc))
+                if self._throttle.allow("refused"):
+                    log.warning("control command refused", extra=kv(
+                        sender=host, address=message.address, reason=exc, refused_total=self.stats.bad_arguments))
                 replies.append(_message(f"{PREFIX}/error", [message.address, str(exc)]))
                 continue
             self.stats.commands += 1
