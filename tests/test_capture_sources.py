@@ -97,9 +97,14 @@ def test_scene_camera_renders_the_portrait_where_the_script_says(shared_media: P
     np.testing.assert_array_equal(image, camera.render(0.0))
 
 
-def test_scene_camera_from_settings_needs_a_readable_portrait(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match=r"capture\.camera\.path"):
-        make_camera(CameraSettings(kind="scene", path=tmp_path / "missing.png"))
+def test_scene_camera_from_settings_needs_a_readable_portrait(tmp_path: Path, shared_media: Path) -> None:
+    camera = make_camera(CameraSettings(kind="scene", path=tmp_path / "missing.png"))
+    with pytest.raises(SourceError, match=r"capture\.camera\.path.*not found"):
+        camera.open(_context())  # at open, so the runner reports it and audio carries on
+    camera = make_camera(CameraSettings(kind="scene", path=shared_media / "images" / "grace_hopper.bmp", paced=False))
+    camera.open(_context())
+    t, image = camera.read()  # type: ignore[misc]
+    assert t == 0.0 and image.shape == (480, 640, 3)
 
 
 def test_unavailable_cameras_raise_clear_errors() -> None:

@@ -11,7 +11,7 @@ Public API::
     script.label_at(t) -> str             # "normal" | "lean_in" | "away" | "moving" (during a transition)
     script.expected_behaviour(t) -> str | None   # "lean_in", "absent" or None: what the behaviour stage should tag
     script.expected_spans(until_s) -> [(behaviour, start, end)]   # the same as media-time spans
-    SceneCamera(portrait: np.ndarray, width, height, fps, script, paced=True)  # a CameraSource
+    SceneCamera(portrait: np.ndarray | Path, width, height, fps, script, paced=True)  # a CameraSource
     SceneCamera.from_settings(camera_settings)
     camera.render(media_t) -> np.ndarray
     camera.placement(media_t) -> (x0, y0, x1, y1)   # the portrait's rectangle in the frame
@@ -23,6 +23,7 @@ import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -131,11 +132,15 @@ class SceneScript:
 
 
 class SceneCamera(_PacedClockSource):
-    """Renders the portrait into a studio backdrop at its scripted placement, frame *k* at media time ``k / fps``."""
+    """Renders the portrait into a studio backdrop at its scripted placement, frame *k* at media time ``k / fps``.
+
+    ``portrait`` is an image array, or a path read when the camera opens (so a missing file is a camera failure
+    the runner reports while audio carries on, like an unplugged camera).
+    """
 
     def __init__(
         self,
-        portrait: np.ndarray,
+        portrait: np.ndarray | str | Path,
         width: int,
         height: int,
         fps: float,
@@ -143,28 +148,32 @@ class SceneCamera(_PacedClockSource):
         paced: bool = True,
     ):
         super().__init__(fps, paced)
-        if portrait.ndim != 3 or portrait.shape[2] != 3 or portrait.dtype != np.uint8:
-            raise SourceError(f"scene portrait must be H×W×3 uint8 RGB, got {portrait.shape} {portrait.dtype}")
         self.name = f"scene {width}x{height}@{fps:g}"
         self.width, self.height = int(width), int(height)
         self.script = script
+        self._portrait_path = None if isinstance(portrait, np.ndarray) else Path(portrait)
+        self._portrait = np.zeros((1, 1, 3), np.uint8)
+        self._rest_h = self._rest_w = 1.0
+        self._backdrop = self._make_backdrop()
+        self._resized: dict[tuple[int, int], np.ndarray] = {}
+        if isinstance(portrait, np.ndarray):
+            self._set_portrait(portrait)
+
+    def _set_portrait(self, portrait: np.ndarray) -> None:
+        if portrait.ndim != 3 or portrait.shape[2] != 3 or portrait.dtype != np.uint8:
+            raise SourceError(f"scene portrait must be H×W×3 uint8 RGB, got {portrait.shape} {portrait.dtype}")
         self._portrait = portrait
         # At rest the portrait fills 85 % of the frame height, standing on the bottom edge, centred.
         self._rest_h = 0.85 * self.height
         self._rest_w = self._rest_h * portrait.shape[1] / portrait.shape[0]
-        self._backdrop = self._make_backdrop()
-        self._resized: dict[tuple[int, int], np.ndarray] = {}
+        self._resized.clear()
 
     @classmethod
     def from_settings(cls, settings: CameraSettings) -> SceneCamera:
         if settings.path is None:
             raise SourceError("capture.camera.path is required for kind 'scene' (the presenter's portrait)")
-        try:
-            portrait = load_image(settings.path)
-        except MediaError as exc:
-            raise SourceError(f"capture.camera.path: {exc}") from None
         script = SceneScript(settings.scene_script, settings.scene_cycle_s, settings.scene_transition_s)
-        return cls(portrait, settings.width, settings.height, settings.fps, script, paced=settings.paced)
+        return cls(settings.path, settings.width, settings.height, settings.fps, script, paced=settings.paced)
 
     def _make_backdrop(self) -> np.ndarray:
         """A dim studio wall (vertical gradient) with a desk along the bottom."""
@@ -217,6 +226,11 @@ class SceneCamera(_PacedClockSource):
         return image
 
     def open(self, ctx: SourceContext) -> None:
+        if self._portrait_path is not None:
+            try:
+                self._set_portrait(load_image(self._portrait_path))
+            except MediaError as exc:
+                raise SourceError(f"capture.camera.path: {exc}") from None
         self._ctx = ctx
         self._k = 0
 
