@@ -288,6 +288,10 @@ class StageBase:
 
     name = "stage"
     critical = False
+    #: Config keys (or key prefixes ending in ".") this stage reads from ``ctx.config`` at each use, so a reload
+    #: applies them without anything else to do, e.g. ``("audio.types.", "logging.")``. The default
+    #: :meth:`reconfigure` reports these as applied.
+    live_keys: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.meter = ProgressMeter()
@@ -312,7 +316,8 @@ class StageBase:
         return {}
 
     def reconfigure(self, config: Config, changed: frozenset[str]) -> set[str]:
-        return set()
+        return {key for key in changed
+                if any(key == live or (live.endswith(".") and key.startswith(live)) for live in self.live_keys)}
 
 
 class PassThroughStage(StageBase):

@@ -202,6 +202,10 @@ def test_reconfigure_collects_what_stages_applied_and_survives_a_broken_one() ->
         def reconfigure(self, config: Config, changed: frozenset[str]) -> set[str]:
             return {k for k in changed if k.startswith("audio.")} | {"not.a.changed.key"}
 
+    class Declared(StageBase):
+        name = "declared"
+        live_keys = ("capture.camera.", "vision.num_threads")
+
     class Broken(StageBase):
         name = "broken"
 
@@ -209,11 +213,12 @@ def test_reconfigure_collects_what_stages_applied_and_survives_a_broken_one() ->
             raise RuntimeError("oops")
 
     async def scenario() -> None:
-        pipeline = Pipeline(make_ctx(), [Thresholds(), Broken()])
+        pipeline = Pipeline(make_ctx(), [Thresholds(), Broken(), Declared()])
         pipeline.start()
         await asyncio.sleep(0.02)
-        changed = frozenset({"audio.types.hum.threshold", "capture.camera.fps"})
-        assert pipeline.reconfigure(Config(), changed) == {"audio.types.hum.threshold"}
+        changed = frozenset({"audio.types.hum.threshold", "capture.camera.fps", "capture.audio.rate",
+                             "vision.num_threads_x"})
+        assert pipeline.reconfigure(Config(), changed) == {"audio.types.hum.threshold", "capture.camera.fps"}
         await pipeline.stop(0.5)
 
     asyncio.run(scenario())
