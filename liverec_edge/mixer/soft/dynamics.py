@@ -1,4 +1,4 @@
-"""Gate/expander/ducker and feed-forward compressor: static gain computers and a vectorised log-domain detector.
+"""Gate/expander/ducker and feed-forward compressor: static gain computers and a log-domain peak detector.
 
 Both processors follow the log-domain feed-forward design of Giannoulis, Massberg & Reiss, "Digital Dynamic Range
 Compressor Design — A Tutorial and Analysis" (JAES 2012): the level is measured in dB (peak sensing), a static gain
@@ -19,19 +19,20 @@ interpolated linearly back to audio rate. No peak is missed: every gain computer
 gain computed from a period's peak is the most protective gain any sample of that period asks for. The ballistics
 use the exact exponential coefficients for the elapsed time (α^K per period), so time constants are exact at the
 control instants; what is quantised is *when* a change starts (≤ one period, 0.33 ms: an attack of 0 ms acts as a
-0.33 ms ramp; holds are counted in whole periods). This block-wise computation is what lets a full strip run at
-hundreds of times real time in numpy: per-sample work is only |x|, a period max, the interpolation and the multiply.
+0.33 ms ramp). This block-wise computation is what lets a full strip run at hundreds of times real time in numpy:
+per-sample work is only |x|, a period max, the interpolation and the multiply.
 
-The detector is the "decoupled" peak detector of that paper with a hold stage, evaluated without a Python loop::
+The detector is the "decoupled" peak detector of that paper with a hold stage, per control period k of Δk samples::
 
-    h[k] = max(a[k−H … k])                   hold: sliding maximum over the hold time (H periods)
-    z[k] = max(h[k], α_R^Δk · z[k−1])        instant rise, exponential release (time constant ``release``)
+    z[k] = a[k]                                   if a[k] ≥ z[k−1]: instant rise, hold timer restarted
+    z[k] = z[k−1]                                 while the hold timer runs (``hold``)
+    z[k] = max(a[k], α_R^Δk · z[k−1])              then exponential release (time constant ``release``)
     y[k] = α_A^Δk · y[k−1] + (1 − α_A^Δk) · z[k]   attack smoothing (time constant ``attack``)
 
-The release recursion is a running maximum in the log domain: ln z[k] = c·t_k + max_{j≤k}(ln h[j] − c·t_j) with
-c = ln α_R per sample and t the period end times, i.e. one ``np.maximum.accumulate``; it is exact because max and
-multiplication by α_R > 0 commute. Releasing exponentially *in dB* is the classic log-domain smoothing: the gain
-recovers with one time constant whatever the depth of gain reduction.
+with α = exp(−1/(τ·fs)) per sample. The hold timer restarts whenever the quantity reaches the held value: a gate
+stays open ``hold`` after the last period above threshold, a compressor keeps its reduction ``hold`` after the last
+peak that asked for it. Releasing exponentially *in dB* is the classic log-domain smoothing: the gain recovers with
+one time constant whatever the depth of gain reduction.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from liverec_edge.mixer.soft.filters import run_sos
-
 #: Control periods per second, roughly (see the module docstring); periods are a power of two long so that the usual
 #: power-of-two blocks hold whole periods.
 CONTROL_RATE_HZ = 3000.0
@@ -50,8 +49,6 @@ CONTROL_RATE_HZ = 3000.0
 REST_DB = 1e-4
 #: Added to |x| before the logarithm: digital silence reads −400 dBFS, far below any threshold, never −inf.
 _LEVEL_FLOOR = 1e-20
-#: Added to the active quantity before its logarithm in the release recursion (0 dB of activity stays ~0).
-_ACTIVE_FLOOR = 1e-30
 _DB_PER_NEPER = 20.0 / math.log(10.0)
 
 
@@ -60,24 +57,47 @@ def control_period(rate: int) -> int:
 
 
 class ControlGrid:
-    """Where the control periods of a segment of ``size`` samples start and end (cached per segment length)."""
+    """The control periods met by a segment of ``size`` samples that starts ``phase`` samples into a period.
 
-    def __init__(self, size: int, period: int) -> None:
+    Periods sit on the stream's own grid (multiples of K samples from the first sample), not on block edges, so the
+    result does not depend on how the stream is cut into blocks or where automation splits it: a period cut by a
+    segment end is *open* — it is evaluated on what has been seen of it (so its samples get a gain now) but the
+    detector's state is committed only at whole-period boundaries, and the next segment evaluates the whole period
+    again from there (its peak carried over).
+    """
+
+    def __init__(self, size: int, period: int, phase: int) -> None:
         self.size = size
-        self.starts = np.arange(0, size, period)
-        self.ends = np.minimum(self.starts + period, size).astype(np.float64)  # samples since the segment start
+        self.period = period
+        first_end = period - phase
+        ends = np.minimum(np.arange(first_end, size + period, period), size)
+        self.ends = np.unique(ends).astype(np.float64)  # period ends, in samples since the segment start
+        self.starts = np.concatenate(([0], self.ends[:-1])).astype(np.intp)
+        self.continues = phase > 0  # the first period began in an earlier segment
+        self.open = (phase + size) % period != 0  # the last period goes on into the next segment
+        # Length of each period since its own start, for the ballistics: whole periods K, an open one what has been
+        # seen of it (including its part in earlier segments when it is also the first).
+        lengths = np.full(len(self.ends), period)
+        if self.open:
+            lengths[-1] = (phase + size) % period
+        self.lengths = lengths.tolist()
         self.knots = np.concatenate(([0.0], self.ends))
         self.positions = np.arange(1, size + 1, dtype=np.float64)
-        self.period = period
 
 
 class ControlLevels:
-    """The peak level (dBFS) of each control period of one segment, and the interpolation back to audio rate."""
+    """The peak level (dBFS) of each control period of one segment, and the interpolation back to audio rate.
 
-    def __init__(self, x: np.ndarray, grid: ControlGrid) -> None:
+    ``carried`` is the peak |x| already seen of a period this segment continues; ``carry`` is what this segment
+    passes on for its own open period.
+    """
+
+    def __init__(self, x: np.ndarray, grid: ControlGrid, carried: float) -> None:
         self.grid = grid
-        self.ends = grid.ends
         peaks = np.maximum.reduceat(np.abs(x), grid.starts)
+        if grid.continues and carried > peaks[0]:
+            peaks[0] = carried
+        self.carry = float(peaks[-1]) if grid.open else 0.0
         peaks += _LEVEL_FLOOR
         self.peak_db = np.log(peaks, out=peaks)
         self.peak_db *= _DB_PER_NEPER
@@ -98,115 +118,81 @@ def time_constant_coefficient(ms: float, rate: int) -> float:
     return math.exp(-1000.0 / (ms * rate))
 
 
-def sliding_max(history: np.ndarray, block: np.ndarray) -> np.ndarray:
-    """max(ext[n : n+H+1]) for each block element n, where ext = history (H values) followed by the block."""
-    hold = len(history)
-    size = len(block)
-    if hold == 0:
-        return block
-    if hold >= size:
-        # The window reaches back past the block start: history[n:] ∪ block[:n+1], split at the history's B-th value.
-        older = history[size:].max(initial=0.0)
-        recent = np.maximum.accumulate(history[:size][::-1])[::-1]
-        return np.maximum(np.maximum.accumulate(block), np.maximum(recent, older))
-    # van Herk / Gil-Werman: prefix and suffix maxima within chunks of the window length.
-    window = hold + 1
-    ext = np.concatenate((history, block))
-    chunks = -(-len(ext) // window)
-    padded = np.full(chunks * window, -np.inf)
-    padded[: len(ext)] = ext
-    grid = padded.reshape(chunks, window)
-    prefix = np.maximum.accumulate(grid, axis=1).ravel()
-    suffix = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
-    return np.maximum(suffix[:size], prefix[hold : hold + size])
-
-
 class Detector:
-    """Hold → exponential release → attack smoothing of an active quantity in dB, at control rate."""
+    """Hold → exponential release → attack smoothing of an active quantity in dB, once per control period."""
 
     def __init__(self, rate: int, attack_ms: float, hold_ms: float, release_ms: float) -> None:
         self.rate = rate
         self.period = control_period(rate)
-        self.hold_history = np.zeros(0)
-        self._ramps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self.held = 0.0  # z at the end of the last segment (dB)
-        self.smoothed = 0.0  # y at the end of the last segment (dB)
+        self.held = 0.0  # z after the last period (dB)
+        self.smoothed = 0.0  # y after the last period (dB)
+        self.hold_left = 0  # samples of hold still to run before z may fall
         self.set_times(attack_ms, hold_ms, release_ms)
 
     def set_times(self, attack_ms: float, hold_ms: float, release_ms: float) -> None:
         self.attack_coeff = time_constant_coefficient(attack_ms, self.rate)
-        self.period_attack = self.attack_coeff**self.period
-        self.log_release = math.log(time_constant_coefficient(max(release_ms, 1e-3), self.rate))
-        hold = round(hold_ms * self.rate / 1000.0 / self.period)
-        if hold > len(self.hold_history):
-            # A longer hold than before: the older past is unknown, count it as inactive (no spurious holding).
-            self.hold_history = np.concatenate((np.zeros(hold - len(self.hold_history)), self.hold_history))
-        else:
-            self.hold_history = self.hold_history[len(self.hold_history) - hold :]
-        self._attack_sos = np.array([[1.0 - self.period_attack, 0.0, 0.0, 1.0, -self.period_attack, 0.0]])
-        self._ramps.clear()
+        self.release_coeff = time_constant_coefficient(max(release_ms, 1e-3), self.rate)
+        self.hold_samples = round(hold_ms * self.rate / 1000.0)
+        self.hold_left = min(self.hold_left, self.hold_samples)
 
     def retimed(self, attack_ms: float, hold_ms: float, release_ms: float) -> Detector:
         """A copy of this detector's state with new time constants."""
-        new = Detector(self.rate, attack_ms, 0.0, release_ms)
-        new.hold_history = self.hold_history.copy()
-        new.held = self.held
-        new.smoothed = self.smoothed
-        new.set_times(attack_ms, hold_ms, release_ms)
+        new = Detector(self.rate, attack_ms, hold_ms, release_ms)
+        new.held, new.smoothed = self.held, self.smoothed
+        new.hold_left = min(self.hold_left, new.hold_samples)
         return new
 
     def reset(self, value: float) -> None:
         """Put the detector at rest on ``value`` dB (used when a processor is switched in)."""
-        self.hold_history[:] = value
-        self.held = value
-        self.smoothed = value
+        self.held = self.smoothed = value
+        self.hold_left = 0
 
     def map_state(self, convert) -> None:
-        """Apply an elementwise conversion to the whole state (e.g. openness → attenuation on a mode change)."""
-        self.hold_history = np.asarray(convert(self.hold_history), dtype=np.float64)
+        """Apply a conversion to the state values (e.g. openness → attenuation on a mode change)."""
         self.held = float(convert(np.float64(self.held)))
         self.smoothed = float(convert(np.float64(self.smoothed)))
 
     def at_rest(self, value: float) -> bool:
-        return self.held == value and self.smoothed == value and bool((self.hold_history == value).all())
+        return self.held == value and self.smoothed == value
 
-    def process(self, active: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Ballistics for the active quantity of each control period (period k ends ``ends[k]`` samples into the
-        segment); returns the smoothed quantity at each period end."""
-        held_in = sliding_max(self.hold_history, active)
-        if len(self.hold_history):
-            self.hold_history = np.concatenate((self.hold_history, active))[-len(self.hold_history) :]
-        ramp = self._ramps.get(len(ends))
-        if ramp is None or ramp[1] is not ends:  # c·t_k, cached per control grid
-            ramp = self._ramps[len(ends)] = (self.log_release * ends, ends)
-        shifted = held_in + _ACTIVE_FLOOR
-        np.log(shifted, out=shifted)
-        shifted -= ramp[0]
-        if self.held > 0.0:
-            shifted[0] = max(shifted[0], math.log(self.held))
-        released = np.maximum.accumulate(shifted)
-        released += ramp[0]
-        np.exp(released, out=released)
-        self.held = float(released[-1]) if released[-1] > REST_DB else 0.0
-        out = released if self.attack_coeff == 0.0 else self._attack(released, ends)
-        self.smoothed = float(out[-1]) if out[-1] > REST_DB else 0.0
-        return out
+    def process(self, active: np.ndarray, grid: ControlGrid) -> np.ndarray:
+        """Ballistics for the active quantity of each control period of the segment; returns the smoothed quantity
+        at each period end. The state is committed at the last whole-period boundary (see ControlGrid).
 
-    def _attack(self, released: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        # One-pole over the whole periods (DF2T state of y[k] = α·y[k−1] + (1−α)·x[k] is α·y[k−1]); a last, shorter
-        # period gets its own coefficient α^len.
-        last_length = int(ends[-1] - (ends[-2] if len(ends) > 1 else 0.0))
-        whole = len(released) if last_length == self.period else len(released) - 1
-        out = np.empty_like(released)
-        previous = self.smoothed
-        if whole:
-            state = np.array([[previous * self.period_attack, 0.0]])
-            out[:whole] = run_sos(self._attack_sos, released[:whole], state)
-            previous = float(out[whole - 1])
-        if whole < len(released):
-            coeff = self.attack_coeff**last_length
-            out[-1] = coeff * previous + (1.0 - coeff) * released[-1]
-        return out
+        A plain loop: at a few dozen periods per block it costs less than any vectorised form (numpy's per-call
+        overhead dominates at that size) and it reads as the recursion it is.
+        """
+        held, smoothed, hold_left = self.held, self.smoothed, self.hold_left
+        lengths = grid.lengths
+        open_index = len(lengths) - 1 if grid.open else -1
+        release_coeff, attack_coeff, hold_samples = self.release_coeff, self.attack_coeff, self.hold_samples
+        period = self.period
+        release, attack = release_coeff**period, attack_coeff**period
+        out = []
+        for index, value in enumerate(active.tolist()):
+            if index == open_index:  # commit the state here; the open period is provisional
+                self._commit(held, smoothed, hold_left)
+                period = lengths[index]
+                release, attack = release_coeff**period, attack_coeff**period
+            if value >= held:  # rise at once and (re)start the hold
+                held, hold_left = value, hold_samples
+            elif hold_left > 0:
+                hold_left -= period
+            else:
+                held *= release
+                if value > held:
+                    held = value
+            smoothed = held + attack * (smoothed - held)
+            out.append(smoothed)
+        if open_index < 0:
+            self._commit(held, smoothed, hold_left)
+        return np.array(out)
+
+    def _commit(self, held: float, smoothed: float, hold_left: int) -> None:
+        # What is inaudibly close to rest is snapped to exactly rest, so that the fast paths can take over.
+        self.held = held if held > REST_DB else 0.0
+        self.smoothed = smoothed if smoothed > REST_DB else 0.0
+        self.hold_left = hold_left
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +262,7 @@ class Gate:
         rest = self._rest
         if self.last_gain == 1.0 and self.detector.at_rest(rest) and (active == rest).all():
             return 1.0  # un-attenuated and staying so: nothing to compute
-        smoothed = self.detector.process(active, levels.ends)
+        smoothed = self.detector.process(active, levels.grid)
         if settings.mode != "DUCK":  # snap to rest (exp∘log is not exact) so the fast path can take over
             detector = self.detector
             if detector.held >= settings.range_db - REST_DB:
@@ -356,7 +342,7 @@ class Compressor:
         below_knee = levels.max_db < settings.threshold_db - settings.knee_db / 2.0
         if below_knee and self.last_gain == resting and self.detector.at_rest(0.0):
             return resting  # below the knee and nothing to release: constant gain
-        smoothed = self.detector.process(self.reduction(levels.peak_db), levels.ends)
+        smoothed = self.detector.process(self.reduction(levels.peak_db), levels.grid)
         mix = settings.mix_percent / 100.0
         gains = settings.makeup_db - smoothed
         gains /= _DB_PER_NEPER

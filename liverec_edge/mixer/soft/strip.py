@@ -54,7 +54,10 @@ class ChannelStrip:
         self.ramp_samples = ramp_samples
         self.crossfade_samples = crossfade_samples
         self.control_period = control_period(rate)
-        self._grids: dict[int, ControlGrid] = {}
+        self._grids: dict[tuple[int, int], ControlGrid] = {}
+        self._phase = 0  # samples into the current control period (the periods sit on the stream's grid)
+        self._gate_carry = 0.0  # peak |x| seen so far of an open control period, at the gate's and the comp's input
+        self._dyn_carry = 0.0
         self.values: dict[str, float | str] = {key: spec.default for key, spec in CHANNEL_SPECS.items()}
         self.values.update(defaults or {})
         self.trim = GainRamp(1.0)
@@ -152,11 +155,12 @@ class ChannelStrip:
     # --- audio --------------------------------------------------------------------------------------------------
 
     def _grid(self, size: int) -> ControlGrid:
-        grid = self._grids.get(size)
+        key = (size, self._phase)
+        grid = self._grids.get(key)
         if grid is None:
             if len(self._grids) > 16:  # segment lengths vary with automation; keep the cache small
                 self._grids.clear()
-            grid = self._grids[size] = ControlGrid(size, self.control_period)
+            grid = self._grids[key] = ControlGrid(size, self.control_period, self._phase)
         return grid
 
     def process(self, x: np.ndarray) -> np.ndarray:
@@ -166,13 +170,17 @@ class ChannelStrip:
         x = _scaled(x, self.trim.render(size))
         self.hpf_input.push(x)
         x = _as_array(self.hpf.mix(size, lambda f: f.process(x)), size)
+        grid = self._grid(size)
+        self._phase = (self._phase + size) % self.control_period
         if self.gate.fading or self.gate.current is not None:
-            levels = ControlLevels(x, self._grid(size))
+            levels = ControlLevels(x, grid, self._gate_carry)
+            self._gate_carry = levels.carry
             x = _scaled(x, self.gate.mix(size, lambda gate: 1.0 if gate is None else gate.gain(levels)))
         self.eq_input.push(x)
         x = _as_array(self.eq.mix(size, lambda f: f.process(x)), size)
         if self.dyn.fading or self.dyn.current is not None:
-            levels = ControlLevels(x, self._grid(size))
+            levels = ControlLevels(x, grid, self._dyn_carry)
+            self._dyn_carry = levels.carry
             x = _scaled(x, self.dyn.mix(size, lambda comp: 1.0 if comp is None else comp.gain(levels)))
         return _scaled(x, self.post.render(size))
 
