@@ -34,6 +34,7 @@ class ThreadDesk:
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.arrivals: list[tuple[float, str]] = []
+        self.values: dict[str, float] = {}
         self._stop = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -50,9 +51,10 @@ class ThreadDesk:
             if address == "/xinfo":
                 self.sock.sendto(encode("/xinfo", ["127.0.0.1", "bench", "X32", "4.06"]), client)
             elif address.endswith("/fader") and not args:
-                self.sock.sendto(encode(address, [0.7498], "f"), client)
+                self.sock.sendto(encode(address, [self.values.get(address, 767 / 1023)], "f"), client)
             elif args:
                 self.arrivals.append((now, address))
+                self.values[address] = float(args[0])
 
     def close(self) -> None:
         self._stop = True
@@ -95,11 +97,14 @@ async def main(n: int) -> None:
         engine = MixerEngine(console, MixerSettings(), journal=Journal(Path(state)))
         await engine.start()
         held: list[float] = []
-        await engine.apply(Action("ch02.fader", -10, owner="bench"))
+        # Eight parameters in turn, so the per-parameter debounce (50 Hz) does not add to the figure.
+        rotation = [f"ch{c:02d}.fader" for c in range(2, 10)]
+        for param in rotation:
+            await engine.apply(Action(param, -10, owner="bench"))
         for i in range(n):
             before = len(desk.arrivals)
             t0 = time.monotonic()
-            await engine.apply(Action("ch02.fader", -11.0 - (i % 20), owner="bench"))
+            await engine.apply(Action(rotation[i % len(rotation)], -11.0 - (i % 20), owner="bench"))
             await wait_arrivals(desk, before + 1)
             held.append(desk.arrivals[-1][0] - t0)
             await asyncio.sleep(gap)
@@ -107,7 +112,7 @@ async def main(n: int) -> None:
 
         first: list[float] = []
         await engine.release("bench")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
         for i in range(min(n, 31)):
             param = f"ch{i + 2:02d}.fader"
             before = len(desk.arrivals)
@@ -122,11 +127,11 @@ async def main(n: int) -> None:
         for i in range(min(n, 100)):
             before = len(desk.arrivals)
             t0 = time.monotonic()
-            await engine.apply(Action("ch02.fader", -30.0 + (i % 2) * 10, ramp_ms=200, owner="ramp"))
+            await engine.apply(Action("bus01.fader", -30.0 + (i % 2) * 10, ramp_ms=200, owner="ramp"))
             await wait_arrivals(desk, before + 1)
             ramp.append(desk.arrivals[before][0] - t0)
             await engine.wait_idle()
-            await asyncio.sleep(gap)
+            await asyncio.sleep(0.025)  # past the per-parameter debounce (1/50 s) after the ramp's last step
         summary("engine.apply ramp -> first step datagram", ramp)
         await engine.close(restore=False)
     await console.close()
