@@ -31,10 +31,19 @@ Parameters (engineering units; ``NN`` = 01…channels), the X32 channel strip of
 0…5 dB; 0…24 dB; 0…120 ms; 0.02…2000 ms; 5…4000 ms; 0…100 %), ``main.fader``, ``main.on``.
 
 Signal flow per channel (the X32's): trim → HPF → gate → EQ → compressor → fader × on → (× main routing) → Σ →
-main fader × main on. Filters: Butterworth HPF cascades and RBJ cookbook biquads (``filters.py``); dynamics: peak
-log-domain gain computers with a vectorised hold/release/attack detector (``dynamics.py``); click-free changes:
-gain ramps and primed-filter crossfades (``smoothing.py``). Not modelled: pan (the main mix is mono), bus sends,
-DCAs, gate side-chain key and key filter, compressor RMS detection and ``dyn/pos`` PRE.
+main fader × main on. Filters: Butterworth HPF cascades and RBJ cookbook biquads, state carried across blocks
+(``filters.py``); dynamics: peak-sensing log-domain gain computers and a hold/release/attack detector run at a
+0.33 ms control rate on exact period peaks, gain interpolated to audio rate (``dynamics.py``).
+
+Automation (``smoothing.py``): a change lands on its exact sample; gains (trim, fader, on, routing, main) then move
+along a 15 ms linear ramp; filter changes crossfade (20 ms raised cosine) from the old cascade to a new one primed
+on the recent input; dynamics changes crossfade the old and new processors' gains, the new one carrying the old
+one's detector state. Overlapping changes keep weights summing to one. Output does not depend on how the stream
+is cut into blocks (filter state is exact; dynamics periods sit on the stream's sample grid), apart from sub-period
+differences below −60 dB where a block edge cuts a control period.
+
+Not modelled: pan (the main mix is mono), bus sends, DCAs, gate side-chain key and key filter, compressor RMS
+detection, ``dyn/pos`` PRE (the compressor is after the EQ, the X32 default).
 
 Bad input: unknown names and out-of-range values raise ``ValueError``; NaN/inf samples become silence (counted);
 samples are clamped to ±1000 (+60 dBFS) so nothing can overflow; the output is never NaN.

@@ -89,15 +89,22 @@ class ChannelStrip:
         elif key == "main":
             self.to_main.set_target(float(value), ramp)
         elif group == "hpf":
-            self.hpf.switch(self._primed(self._hpf_sos(), self.hpf_input), fade)
+            self._switch_filter(self.hpf, self._hpf_sos(), self.hpf_input, fade)
         elif group == "eq":
-            self.eq.switch(self._primed(self._eq_sos(), self.eq_input), fade)
+            self._switch_filter(self.eq, self._eq_sos(), self.eq_input, fade)
         elif group == "gate":
-            self.gate.switch(self._next_gate(), fade)
+            if self.gate.current is not None or float(self.values["gate.on"]) >= 0.5:  # else: out, and stays out
+                self.gate.switch(self._next_gate(), fade)
         elif group == "dyn":
-            self.dyn.switch(self._next_compressor(), fade)
+            if self.dyn.current is not None or float(self.values["dyn.on"]) >= 0.5:
+                self.dyn.switch(self._next_compressor(), fade)
         else:  # pragma: no cover - keys come from CHANNEL_SPECS
             raise KeyError(key)
+
+    def _switch_filter(self, stage: Crossfade[SosFilter], sos: np.ndarray, history: InputHistory, fade: int) -> None:
+        if stage.current.sos.shape == sos.shape and np.array_equal(stage.current.sos, sos):
+            return  # e.g. a band moved while the EQ is out: nothing audible changes
+        stage.switch(self._primed(sos, history), fade)
 
     def _hpf_sos(self) -> np.ndarray:
         if float(self.values["hpf.on"]) < 0.5:
