@@ -465,14 +465,25 @@ class Pipeline:
         self.ctx.bus.unsubscribe_owner(record.stage.name)
 
     async def stop(self, timeout_s: float) -> None:
-        """Ask every stage to stop (concurrently), then cancel what is left; returns within about ``timeout_s``."""
+        """Stop every stage, then cancel what is left; returns within about ``timeout_s`` + 0.2 s.
+
+        Producers (critical stages: capture) stop first, with up to half the time, so the consumers that stop next
+        (the recorder above all) find the last frames and samples in the rings and can flush them.
+        """
         self._stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         records = list(self.records.values())
-        stops = [asyncio.create_task(self._stop_stage(r)) for r in records]
-        if stops:
-            _, pending = await asyncio.wait(stops, timeout=timeout_s)
-        else:
-            pending = set()
+        producers = [r for r in records if r.stage.critical]
+        consumers = [r for r in records if not r.stage.critical]
+        pending: set[asyncio.Task[None]] = set()
+        for phase, share in ((producers, 0.5 if consumers else 1.0), (consumers, 1.0)):
+            if not phase:
+                continue
+            budget = max(0.0, min(timeout_s * share, deadline - loop.time()))
+            stops = [asyncio.create_task(self._stop_stage(r)) for r in phase]
+            _, late = await asyncio.wait(stops, timeout=budget)
+            pending |= late
         for task in pending:
             task.cancel()
         runners = [r.task for r in records if r.task is not None]

@@ -291,3 +291,29 @@ def test_run_daemon_survives_a_failing_stage_and_stops_on_time(caplog: pytest.Lo
     messages = [r.getMessage() for r in caplog.records]
     assert "stage failed" in messages and any(m.startswith("stage disabled") for m in messages)
     assert "daemon stopped" in messages
+
+
+def test_producers_stop_before_consumers() -> None:
+    order: list[str] = []
+
+    class Producer(Ticker):
+        name = "producer"
+
+        async def stop(self) -> None:
+            await asyncio.sleep(0.05)
+            order.append(self.name)
+
+    class Consumer(StageBase):
+        name = "consumer"
+
+        async def stop(self) -> None:
+            order.append(self.name)
+
+    async def scenario() -> None:
+        pipeline = Pipeline(make_ctx(), [Consumer(), Producer()])
+        pipeline.start()
+        await asyncio.sleep(0.05)
+        await pipeline.stop(1.0)
+
+    asyncio.run(scenario())
+    assert order == ["producer", "consumer"]
