@@ -301,9 +301,10 @@ class MixerEngine:
                 continue
             for owner, claim in list(held.claims.items()):
                 await self._end_claim(param, owner, claim.seq, ramp)
-            held = self._held.get(param)
-            if held is not None:
-                await self._drive(held, held.restore_ramp_ms if ramp else 0.0)
+            async with self._locks.setdefault(param, asyncio.Lock()):
+                held = self._held.get(param)
+                if held is not None and not held.claims:
+                    await self._drive(held, held.restore_ramp_ms if ramp else 0.0)
         return params
 
     async def snapshot(self, params: Iterable[str]) -> dict[str, EngValue]:
