@@ -82,8 +82,8 @@ def audio_window(
     n = samples.shape[0]
     first = math.floor((t0 - block.t0) * rate + _EPS_SAMPLES)  # the sample containing t0
     last = math.ceil((t1 - block.t0) * rate - _EPS_SAMPLES)  # one past the sample containing t1's instant before
-    if t1 == t0:
-        last = first
+    if last <= first:
+        last = first + 1  # an instant (a one-frame tag just opened) is covered by the sample containing it
     i0, i1 = max(0, first), min(n, max(last, first))
     i1 = max(i1, i0)
     complete = first >= 0 and last <= n
