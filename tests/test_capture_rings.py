@@ -125,6 +125,16 @@ def test_audio_gap_is_filled_with_silence_and_counted() -> None:
     assert ring.slice(5.35, 5.36).samples[0, 0] == 2.0
 
 
+def test_audio_short_loss_after_an_overrun_is_a_gap_not_a_correction() -> None:
+    rate = 1000
+    ring = AudioRing(rate, 1, seconds=10)
+    ring.write(np.ones(100, np.float32), 2.0)
+    ring.write(np.ones(100, np.float32), 2.105, discontinuity=True)  # 5 ms lost: below the 20 ms threshold
+    stats = ring.stats()
+    assert stats.gaps == 1 and stats.gap_samples == 5 and stats.reanchors == 0
+    assert ring.span() == pytest.approx((2.0, 2.205))  # the samples before the loss kept their times
+
+
 def test_audio_small_correction_reanchors_without_inserting_samples() -> None:
     rate = 1000
     ring = AudioRing(rate, 1, seconds=10)

@@ -13,7 +13,7 @@ Public API::
     video.stats() -> VideoRingStats        # frames, bytes, put, evicted, refused
 
     audio = AudioRing(rate=48000, channels=1, seconds=30.0)
-    audio.write(samples, t0=None)           # (n, channels) or (n,) float32; t0 None continues the stream
+    audio.write(samples, t0=None, discontinuity=False)   # (n, channels) or (n,) float32; t0 None continues
     audio.slice(t0, t1) -> AudioBlock       # exactly the samples with t0 <= t < t1 still in the ring
     audio.read_from(t) -> AudioBlock        # from t to the newest sample
     block, cursor = audio.read_since(cursor)   # streaming consumer: every sample once (cursor None at first)
@@ -163,8 +163,12 @@ class AudioRing:
         self._reanchors = 0
 
     # -- writing (producer thread) -------------------------------------------------------------------------------
-    def write(self, samples: np.ndarray, t0: float | None = None) -> None:
-        """Append samples captured from ``t0`` on (None: straight after the previous write)."""
+    def write(self, samples: np.ndarray, t0: float | None = None, discontinuity: bool = False) -> None:
+        """Append samples captured from ``t0`` on (None: straight after the previous write).
+
+        ``discontinuity`` says samples were lost before these (an overrun): any forward jump is then a gap to fill
+        with silence, however short, rather than a timing correction.
+        """
         data = np.asarray(samples, dtype=np.float32)
         if data.ndim == 1:
             data = data[:, None]
@@ -178,7 +182,7 @@ class AudioRing:
             elif t0 is not None:
                 expected = self._t_base + self._written / self.rate
                 error = float(t0) - expected
-                if error > self.gap_threshold_s:
+                if error > self.gap_threshold_s or (discontinuity and error * self.rate > 0.5):
                     missing = round(error * self.rate)
                     self._fill_locked(None, missing)
                     self._gaps += 1

@@ -271,14 +271,15 @@ class CaptureRunner:
     def _handle_audio(self, item: object) -> None:
         block: AudioRead = item  # type: ignore[assignment]
         n = block.samples.shape[0]
+        discontinuity = block.discontinuity or self._audio_discontinuity
         if block.t0 is not None:
             t0 = block.t0
         else:
             arrived = block.arrived_at if block.arrived_at is not None else self.clock.now()
-            t0 = self._stamper.stamp(n, arrived, discontinuity=block.discontinuity or self._audio_discontinuity)
+            t0 = self._stamper.stamp(n, arrived, discontinuity=discontinuity)
         self._audio_discontinuity = False
         t0 += self._av_offset_s
-        self.audio_ring.write(block.samples, t0)
+        self.audio_ring.write(block.samples, t0, discontinuity=discontinuity)
         stream = self._audio
         stream.items += 1
         stream.last_t = t0 + n / self.audio_ring.rate
