@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("liverec_edge.analyze", "diagnose an audio, video or image file (changes nothing)"),
     "zones": ("liverec_edge.behaviour.zones_cli", "render the configured zones over a frame to a PNG"),
     "mixer": ("liverec_edge.mixer.cli", "probe, read and set a hardware desk"),
+    "capture": ("liverec_edge.capture.probe", "list capture devices and measure what the camera and audio deliver"),
 }
 
 

@@ -90,11 +90,25 @@ def run(args: argparse.Namespace) -> int:
 
 def build_stages(config: Config) -> list[Stage]:
     """The stages of a production daemon, in data-flow order. **Add analysis stages here.**"""
+    from liverec_edge.audio.stage import FaultStage
+    from liverec_edge.behaviour.stage import BehaviourStage
     from liverec_edge.control.stage import ControlStage
-    from liverec_edge.pipeline import CaptureStage, PassThroughStage
+    from liverec_edge.mixer.drive import MixerDriveStage
+    from liverec_edge.pipeline import CaptureStage
+    from liverec_edge.record.stage import RecordStage
+    from liverec_edge.vision.stage import VisionStage
 
-    stages: list[Stage] = [CaptureStage(), PassThroughStage()]
-    # vision, behaviour, audio fault analysis, mixer and record stages are added here, in data-flow order.
+    # Without a hardware desk the software console is the mixer: the mixer stage drives it and the record stage
+    # runs the captured audio through it, so the target recording carries what the strategies did.
+    soft_console = None
+    if config.mixer.parsed_url.scheme == "soft":
+        from liverec_edge.mixer.soft import SoftConsole
+
+        soft_console = SoftConsole(config.capture.audio.rate, channels=max(config.mixer.channels.values()))
+    stages: list[Stage] = [CaptureStage(), VisionStage(), BehaviourStage(), FaultStage(),
+                           MixerDriveStage(soft_console)]
+    if config.record.enabled:
+        stages.append(RecordStage(soft_console))
     if config.control.enabled:
         stages.append(ControlStage())
     return stages

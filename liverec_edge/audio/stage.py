@@ -41,6 +41,9 @@ from liverec_edge.types import AudioBlock, FaultEvent, MixerCommand, Tag
 log = logging.getLogger("liverec_edge.audio")
 
 LOOP_S = 0.1  # how often the stage looks at new audio and tags
+#: An audio-only fault heard again within this long is the same fault going on: it is reported and applied once,
+#: and applied again (refreshing its hold) only after a gap this long or once the hop passes it by this much.
+AUDIO_ONLY_REFRESH_S = 2.0
 
 
 def channel_map(channels: Mapping[str, int]) -> dict[str, str]:
@@ -83,6 +86,7 @@ class FaultStage(StageBase):
         self._last_poll = -1e9
         self._strips: dict[str, str] = {}
         self._fed_nothing_yet = True
+        self._audio_only_seen: dict[str, float] = {}
 
     async def start(self, ctx: StageContext) -> None:
         from liverec_edge.audio.analysis import FaultAnalyser, StreamingFaultAnalyser
@@ -202,6 +206,10 @@ class FaultStage(StageBase):
             for event in confirmed:
                 if any(event.type in entry.acted for entry in self._open.values()):
                     continue  # an open tag already treats this fault
+                last = self._audio_only_seen.get(event.type, -1e9)
+                self._audio_only_seen[event.type] = heard
+                if heard - last < AUDIO_ONLY_REFRESH_S:
+                    continue  # still the same fault: its strategy is held, nothing new to say
                 outcome.faults.append(event)
                 owner = f"audio:{event.type}"
                 actions = self.table.actions_for(event, self._strips, owner,

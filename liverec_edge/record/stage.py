@@ -33,12 +33,12 @@ class RecordStage(StageBase):
         self._frames: DropOldestQueue[Frame] | None = None
         self._audio: DropOldestQueue[AudioBlock] | None = None
         self._origin: float | None = None
-        self._ctx: StageContext | None = None
+        self._presenter_strip = 0
         self._stopped = False
 
     async def start(self, ctx: StageContext) -> None:
-        self._ctx = ctx
         self._stopped = False
+        self._presenter_strip = ctx.config.mixer.channels.get("presenter", 1) - 1
         self._frames = ctx.bus.subscribe(TOPIC_FRAMES, owner=self.name, maxsize=64)
         self._audio = ctx.bus.subscribe(TOPIC_AUDIO, owner=self.name, maxsize=1024)
 
@@ -72,8 +72,12 @@ class RecordStage(StageBase):
 
     def _processed(self, block: AudioBlock) -> AudioBlock:
         mono = block.samples.mean(axis=1) if block.samples.ndim == 2 else block.samples
+        mono = mono.astype(np.float32, copy=False)
         if self.soft_console is not None:
-            mono = self.soft_console.process(mono.astype(np.float32, copy=False), block.t0)
+            # The captured signal is the presenter's channel; the other strips of the console are silent here.
+            strips = np.zeros((mono.shape[0], self.soft_console.channels), np.float32)
+            strips[:, self._presenter_strip] = mono
+            mono = self.soft_console.process(strips, block.t0)
         return AudioBlock(block.t0, mono.reshape(-1, 1), block.rate)
 
     def _write(self, frames: list[Frame], blocks: list[AudioBlock]) -> None:
