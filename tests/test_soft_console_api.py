@@ -172,7 +172,11 @@ def test_channels_sum_to_main_with_routing_and_main_fader(shared_media) -> None:
 def test_backend_protocol() -> None:
     console = SoftConsole(RATE)
     backend = SoftConsoleBackend(console)
-    assert backend.on_external_change is None
+    from liverec_edge.mixer.backend import ConsoleBackend
+
+    assert isinstance(backend, ConsoleBackend)
+    seen: list[tuple[str, float | str]] = []
+    unsubscribe = backend.on_external_change(lambda param, value: seen.append((param, value)))
 
     async def drive() -> tuple[float | str, float | str, float | str]:
         held = await backend.set("ch01.hpf.freq", 120.0)
@@ -183,6 +187,8 @@ def test_backend_protocol() -> None:
     held, read, mode = asyncio.run(drive())
     assert held == read == backend.snap("ch01.hpf.freq", 120.0) == pytest.approx(120.0, rel=0.02)
     assert mode == "DUCK"
+    assert seen == []  # our own sets are not external changes
+    unsubscribe()
     with pytest.raises(ValueError, match=r"ch01\.hpf\.freq"):
         asyncio.run(backend.set("ch01.hpf.freq", 1000.0))
 

@@ -18,9 +18,10 @@ Public API
     - ``nonfinite_samples``: NaN/inf input samples replaced by silence so far.
 
 ``SoftConsoleBackend(console)``
-    The console-backend protocol the action engine drives (same as the OSC desk backend): ``async get(param)``,
-    ``async set(param, value)``, ``snap(param, value)`` and an ``on_external_change`` callback attribute (never
-    fired: nobody else moves a soft console's controls).
+    The console-backend protocol the action engine drives (``mixer/backend.py``, same as the OSC desk backend):
+    ``async get(param)``, ``async set(param, value)``, ``snap(param, value)`` and
+    ``on_external_change(callback) -> unsubscribe`` (callbacks are never called: nobody else moves a soft console's
+    controls).
 
 Parameters (engineering units; ``NN`` = 01…channels), the X32 channel strip of ``shared/protocol/x32-osc.md``:
 ``chNN.fader`` dB (−inf…+10, level law), ``chNN.on`` (1 = on, 0 = muted), ``chNN.main`` (1 = routed to main),

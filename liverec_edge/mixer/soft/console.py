@@ -234,16 +234,17 @@ class _MainGain:
 
 
 class SoftConsoleBackend:
-    """The console-backend protocol over a :class:`SoftConsole` (the OSC desk backend implements the same one).
+    """The console-backend protocol (``mixer/backend.py``: ``ConsoleBackend``) over a :class:`SoftConsole`; the OSC
+    desk backend implements the same one, so the action engine drives either.
 
-    ``set`` takes effect at the start of the next processed block. ``on_external_change(param, value)`` is the
-    callback a hardware desk fires when someone else moves a control; nobody else drives a soft console, so it is
-    never called here and exists for protocol parity.
+    ``set`` takes effect at the start of the next processed block. ``on_external_change(callback)`` subscribes to
+    changes someone else made on the console and returns an unsubscribe function: nobody else drives a soft console,
+    so callbacks are kept but never called (protocol parity).
     """
 
     def __init__(self, console: SoftConsole) -> None:
         self.console = console
-        self.on_external_change: ExternalChangeCallback | None = None
+        self._external_change_callbacks: list[ExternalChangeCallback] = []
 
     async def get(self, param: str) -> float | str:
         return self.console.get(param)
@@ -253,3 +254,12 @@ class SoftConsoleBackend:
 
     def snap(self, param: str, value: float | str) -> float | str:
         return self.console.snap(param, value)
+
+    def on_external_change(self, callback: ExternalChangeCallback) -> Callable[[], None]:
+        self._external_change_callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._external_change_callbacks:
+                self._external_change_callbacks.remove(callback)
+
+        return unsubscribe
