@@ -6,8 +6,9 @@ crop around the chosen face, and the measurements the behaviour stage reads.
 - ``yaw_deg``: head turn, signed; **positive = the presenter turns towards the image's right** (their own left on
   an unmirrored camera). From the 3-D mesh: the angle out of the image plane of the line from the cheek on the
   image's left (point 234) to the cheek on the image's right (point 454). 0 when facing the camera.
-- ``pitch_deg``: head tilt, positive = chin up, from the forehead (10) → chin (152) line's angle out of the image
-  plane, minus that line's angle in a frontal face (``FRONTAL_PITCH_DEG``) so that facing the camera reads ~0.
+- ``pitch_deg``: head tilt, positive = chin up: the forehead (10) → chin (152) line's angle out of the image plane.
+  It is relative to the camera's line of sight, so its resting value depends on camera height: faces looking at the
+  camera read −13…+13 on the shared media. Use changes from the presenter's own resting value, not its sign.
 - ``roll_deg``: in-plane tilt of the eye line, positive clockwise on screen.
 - ``size``: face box width / frame width (grows when the presenter leans towards the camera).
 - ``mouth_open``: inner-lip gap (13–14) / mouth width (61–291); ~0 closed, ~0.3+ wide open.
@@ -71,9 +72,6 @@ LIP_UPPER_INNER, LIP_LOWER_INNER = 13, 14
 MOUTH_CORNER_A, MOUTH_CORNER_B = 61, 291
 NOSE_TIP = 1
 EYE_OUTER_IMAGE_LEFT, EYE_OUTER_IMAGE_RIGHT = 33, 263
-#: Angle out of the image plane of the forehead→chin line when a face looks straight at the camera (the chin sits
-#: forward of the forehead in the mesh); measured on the frontal faces of the shared media, subtracted from pitch.
-FRONTAL_PITCH_DEG = 0.0
 
 
 class FaceDetector:
@@ -207,7 +205,7 @@ def face_measurements(points: np.ndarray, z: np.ndarray, width: int, height: int
     down = p3[CHIN] - p3[FOREHEAD]
     # Out-of-plane angles: z grows away from the camera, so the image-right cheek going back = turning to the right.
     yaw = math.degrees(math.atan2(across[2], math.hypot(across[0], across[1])))
-    pitch = math.degrees(math.atan2(-down[2], math.hypot(down[0], down[1]))) - FRONTAL_PITCH_DEG
+    pitch = math.degrees(math.atan2(-down[2], math.hypot(down[0], down[1])))
     eyes = points[EYE_OUTER_IMAGE_RIGHT] - points[EYE_OUTER_IMAGE_LEFT]
     roll = math.degrees(math.atan2(eyes[1], eyes[0]))
     mouth_width = float(np.linalg.norm(points[MOUTH_CORNER_B] - points[MOUTH_CORNER_A]))

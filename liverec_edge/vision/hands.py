@@ -61,6 +61,14 @@ PALM_LANDMARKS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
 WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP = 0, 5, 9, 13
 #: A new palm overlapping a tracked hand's crop by more than this is the same hand (mediapipe's association: 0.5).
 SAME_HAND_IOU = 0.5
+#: Weight of the newest frame in a tracked hand's running handedness.
+HANDEDNESS_SMOOTHING = 0.3
+#: Pose points (wrist, little finger, index finger) of the left and right hand, for crops seeded from the pose.
+POSE_HANDS = ((15, 17, 19), (16, 18, 20))
+POSE_HAND_MIN_VISIBILITY = 0.5
+#: Pose hand box (twice the wrist → middle-knuckle distance) → hand crop; mediapipe's holistic uses 2.7 before its
+#: re-crop model, which we do without.
+POSE_HAND_ROI_SCALE, POSE_HAND_ROI_SHIFT_Y = 2.7, -0.1
 
 
 @dataclass
@@ -68,6 +76,8 @@ class TrackedHand:
     slot: int
     roi: RotatedRect
     from_tracking: bool
+    #: Running mean of the probability that this is the right hand: single frames flip on edge-on or blurred hands.
+    p_right: float
 
 
 class HandTracker:
@@ -128,8 +138,11 @@ class HandTracker:
             # Two crops can converge on the same hand (hands crossing): keep the first, drop the duplicate.
             if any(iou(np.array(result.box), np.array([r.box]))[0] > SAME_HAND_IOU for r in results):
                 continue
+            p_right = hand.p_right + HANDEDNESS_SMOOTHING * (result.attrs["handedness_score"] - hand.p_right)
+            result.attrs["handedness_score"] = p_right
+            result.attrs["handedness"] = 1.0 if p_right >= 0.5 else 0.0
             results.append(result)
-            kept.append(TrackedHand(hand.slot, next_roi, True))
+            kept.append(TrackedHand(hand.slot, next_roi, True, p_right))
         self._hands = kept
         return results
 
@@ -155,16 +168,51 @@ class HandTracker:
                 float(corners[:, 0].mean()), float(corners[:, 1].mean()),
                 float(corners[1, 0] - corners[0, 0]), float(corners[1, 1] - corners[0, 1]), angle,
             ).transformed(PALM_ROI_SCALE, PALM_ROI_SCALE, 0.0, PALM_ROI_SHIFT_Y)
-            if any(_rect_iou(roi, hand.roi) > SAME_HAND_IOU for hand in self._hands):
-                continue  # already tracked
-            result, next_roi = self._landmarks_on(view, roi, free[0], tracked=False)
-            if result is None or next_roi is None:
-                continue
-            if any(_rect_iou(next_roi, hand.roi) > SAME_HAND_IOU for hand in self._hands):
-                continue
-            results.append(result)
-            self._hands.append(TrackedHand(free[0], next_roi, False))
+            result = self._start_track(view, roi, free[0])
+            if result is not None:
+                results.append(result)
         return results
+
+    def seed_from_pose(self, view: FrameView, pose_landmarks: np.ndarray) -> list[PartResult]:
+        """Try the body pose's hands as crops (mediapipe holistic's hand-from-pose ROI): small or blurred hands the
+        palm detector misses at 640×480 are often placed well by the pose's wrist, index and little-finger points.
+
+        ``pose_landmarks`` is the pose result's (33, 4) array (x, y normalised, z, visibility). Returns the results of
+        the hands that start being tracked.
+        """
+        results: list[PartResult] = []
+        size = np.array([view.width, view.height], np.float32)
+        for wrist, pinky, index in POSE_HANDS:
+            free = [s for s in range(self.settings.max_hands) if s not in {h.slot for h in self._hands}]
+            if not free:
+                break
+            if min(pose_landmarks[wrist, 3], pose_landmarks[index, 3]) < POSE_HAND_MIN_VISIBILITY:
+                continue
+            w, p, i = (pose_landmarks[k, :2] * size for k in (wrist, pinky, index))
+            middle = (2.0 * i + p) / 3.0  # the middle finger's base sits a third of the way from index to pinky
+            side = 2.0 * float(np.linalg.norm(middle - w))
+            if side < 4.0:
+                continue
+            angle = rotation_from_points(float(w[0]), float(w[1]), float(middle[0]), float(middle[1]), 90.0)
+            roi = RotatedRect(float(middle[0]), float(middle[1]), side, side, angle).transformed(
+                POSE_HAND_ROI_SCALE, POSE_HAND_ROI_SCALE, 0.0, POSE_HAND_ROI_SHIFT_Y
+            )
+            result = self._start_track(view, roi, free[0])
+            if result is not None:
+                results.append(result)
+        return results
+
+    def _start_track(self, view: FrameView, roi: RotatedRect, slot: int) -> PartResult | None:
+        """Landmarks on a candidate crop; a hand that is present and not already tracked gets ``slot``."""
+        if any(_rect_iou(roi, hand.roi) > SAME_HAND_IOU for hand in self._hands):
+            return None  # already tracked
+        result, next_roi = self._landmarks_on(view, roi, slot, tracked=False)
+        if result is None or next_roi is None:
+            return None
+        if any(_rect_iou(next_roi, hand.roi) > SAME_HAND_IOU for hand in self._hands):
+            return None  # the crop slid onto a hand we already follow
+        self._hands.append(TrackedHand(slot, next_roi, False, result.attrs["handedness_score"]))
+        return result
 
     def finish(self, view: FrameView, results: list[PartResult]) -> list[PartResult]:
         if not results:

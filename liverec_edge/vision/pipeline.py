@@ -56,8 +56,11 @@ class PartAnalyser:
         self._last_fresh_index: dict[str, int] = {}
         self._frames_since_pose = settings.pose_every_n  # pose runs on the first frame
         self._last_t: float | None = None
+        #: Wall and CPU milliseconds per model, and in total, of the last analysed frame (for benchmarks and logs).
         self.last_model_ms: dict[str, float] = {}
+        self.last_model_cpu_ms: dict[str, float] = {}
         self.last_total_ms = 0.0
+        self.last_total_cpu_ms = 0.0
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per part: ``frames`` on which it was analysed, ``detected`` of those with the part found, ``skipped``
@@ -78,7 +81,7 @@ class PartAnalyser:
         configured). ValueError naming the problem for a frame that is not an H×W×3 uint8 image."""
         if not isinstance(frame, Frame):
             raise ValueError(f"analyse expects a Frame, got {type(frame).__name__}")
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         view = FrameView.from_array(frame.image, frame.t, frame.index, self.settings.bilinear_crops)
         if self._last_t is not None and not (0.0 <= frame.t - self._last_t <= TRACKING_GAP_S):
             self.reset()
@@ -105,6 +108,7 @@ class PartAnalyser:
                 self._stats["hand"]["skipped"] += 1
 
         pose_ran = False
+        pose_results: list[PartResult] = []
         if isinstance(pose, PoseTracker):
             self._frames_since_pose += 1
             if self._frames_since_pose >= self.settings.pose_every_n:
@@ -112,7 +116,8 @@ class PartAnalyser:
                 # A pose deferred for a whole extra period runs regardless: a stale pose is worse than a late frame.
                 overdue = self._frames_since_pose >= 2 * self.settings.pose_every_n
                 if overdue or fits(stage):
-                    results += self._timed(stage, "pose", lambda: pose.process(view), view)
+                    pose_results = self._timed(stage, "pose", lambda: pose.process(view), view)
+                    results += pose_results
                     self._frames_since_pose = 0
                     pose_ran = True
                 else:
@@ -122,6 +127,12 @@ class PartAnalyser:
                 results += self._reuse("pose", frame)
 
         if isinstance(hands, HandTracker):
+            if hand_results is not None and pose_ran and hands.tracked_count < self.settings.max_hands:
+                # Hands the pose places but tracking lacks: try them first, they are cheaper than a palm search.
+                seen = [r for r in pose_results if r.detected]
+                if seen and fits("hand_track", self.settings.max_hands - hands.tracked_count):
+                    body = seen[0].landmarks
+                    hand_results += self._timed("hand_seed", None, lambda: hands.seed_from_pose(view, body), view)
             if hand_results is not None:
                 searched = False
                 if hands.palm_search_due() and (not pose_ran or hands.tracked_count == 0):
@@ -140,7 +151,9 @@ class PartAnalyser:
                 results += self._reuse("hand", frame)
 
         self.last_model_ms = dict(view.model_ms)
+        self.last_model_cpu_ms = dict(view.model_cpu_ms)
         self.last_total_ms = (time.perf_counter() - start) * 1000.0
+        self.last_total_cpu_ms = (time.thread_time() - start_cpu) * 1000.0
         return results
 
     # -- helpers -------------------------------------------------------------------------------------------------

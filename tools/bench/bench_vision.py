@@ -1,0 +1,106 @@
+"""Per-frame cost of the full part analysis (face + hands + pose, as scheduled by PartAnalyser) on the shared ASL
+clips (640×480), one interpreter thread, at steady state.
+
+Prints the median / p90 / mean frame time, each model's median time on the frames it ran and its share of the total
+time, the time outside the models (crops, decoding, bookkeeping), and the detection counts. Both wall time and this
+thread's CPU time are shown: on a shared, oversubscribed box the wall time measures the neighbours, the CPU time the
+analysis itself (with one interpreter thread XNNPACK runs in the calling thread, so CPU time covers the models).
+
+The frame budget is unlimited by default so that every scheduled stage runs and the figure is the full analysis;
+``--budget-ms`` sets one to see the scheduler shed work.
+
+    .venv/bin/python tools/bench/bench_vision.py [--repeat 2] [--warmup 10] [--hand-model lite|full] [--bilinear]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from liverec_edge.media import iter_video_frames  # noqa: E402
+from liverec_edge.types import Frame  # noqa: E402
+from liverec_edge.vision.pipeline import PartAnalyser  # noqa: E402
+from liverec_edge.vision.settings import VisionSettings  # noqa: E402
+
+TARGET_MS = 12.0
+UNLIMITED_MS = 1e6
+
+
+def _summary(values: list[float]) -> str:
+    return (f"median {statistics.median(values):6.2f} ms  p90 {np.percentile(values, 90):6.2f} ms  "
+            f"mean {statistics.fmean(values):6.2f} ms")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=Path, default=REPO.parent / "shared" / "media" / "video" / "asl")
+    parser.add_argument("--models-dir", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=1, help="passes over the clips")
+    parser.add_argument("--warmup", type=int, default=10, help="frames per clip not timed (tracking acquisition)")
+    parser.add_argument("--hand-model", choices=["lite", "full"], default="lite")
+    parser.add_argument("--palm-model", choices=["lite", "full"], default="lite")
+    parser.add_argument("--pose-every-n", type=int, default=None)
+    parser.add_argument("--budget-ms", type=float, default=UNLIMITED_MS)
+    parser.add_argument("--bilinear", action="store_true", help="bilinear crops instead of nearest-neighbour")
+    args = parser.parse_args(argv)
+
+    overrides: dict[str, object] = {
+        "num_threads": 1, "hand_model": args.hand_model, "palm_model": args.palm_model,
+        "bilinear_crops": args.bilinear, "frame_budget_ms": args.budget_ms,
+    }  # fmt: skip
+    if args.pose_every_n is not None:
+        overrides["pose_every_n"] = args.pose_every_n
+    analyser = PartAnalyser(VisionSettings(**overrides), args.models_dir)
+
+    clips = sorted(args.clips.glob("*.mkv"))
+    if not clips:
+        print(f"no clips in {args.clips}", file=sys.stderr)
+        return 1
+    decoded = [[img for _, img in iter_video_frames(c)] for c in clips]
+
+    wall: list[float] = []
+    cpu: list[float] = []
+    per_model: dict[str, list[float]] = defaultdict(list)
+    model_sum: dict[str, float] = defaultdict(float)
+    for _ in range(args.repeat):
+        for frames in decoded:
+            analyser.reset()
+            for i, image in enumerate(frames):
+                start = time.perf_counter()
+                analyser.analyse(Frame(t=i / 30.0, index=i, image=image))
+                elapsed = (time.perf_counter() - start) * 1000.0
+                if i < args.warmup:
+                    continue
+                wall.append(elapsed)
+                cpu.append(analyser.last_total_cpu_ms)
+                for name, ms in analyser.last_model_cpu_ms.items():
+                    per_model[name].append(ms)
+                    model_sum[name] += ms
+
+    cpu_sum = sum(cpu)
+    print(f"frames timed: {len(cpu)} (640x480, {len(clips)} clips x {args.repeat}, one thread, "
+          f"crops {'bilinear' if args.bilinear else 'nearest'}, hand {args.hand_model}, palm {args.palm_model})")
+    print(f"frame CPU time:  {_summary(cpu)}   (target median <= {TARGET_MS:.0f} ms)")
+    print(f"frame wall time: {_summary(wall)}")
+    print(f"{'model (CPU time)':44s} {'runs':>6s} {'median ms':>10s} {'share':>7s}")
+    for name in sorted(per_model, key=lambda n: -model_sum[n]):
+        runs = per_model[name]
+        print(f"{name:44s} {len(runs):6d} {statistics.median(runs):10.2f} {model_sum[name] / cpu_sum:7.1%}")
+    outside = cpu_sum - sum(model_sum.values())
+    print(f"{'outside the models (crops, decoding, NMS)':44s} {len(cpu):6d} {outside / len(cpu):10.2f} "
+          f"{outside / cpu_sum:7.1%}")  # fmt: skip
+    print("stats:", analyser.stats())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
