@@ -33,9 +33,9 @@ def measured_response(settings: dict[str, object]) -> tuple[np.ndarray, np.ndarr
     ).astype(np.float64)
     freqs = np.fft.rfftfreq(IR_LENGTH, 1.0 / RATE)
     magnitude_db = 20.0 * np.log10(np.abs(np.fft.rfft(response)) + 1e-300)
-    # The fader's 0 dB grid point is 767/1023 on the desk's level law (−0.0098 dB): take it out of the comparison.
-    fader_db = float(held.get("ch01.fader", console.get("ch01.fader")))
-    return freqs, magnitude_db - fader_db, held
+    # The faders' 0 dB grid point is 767/1023 on the desk's level law (−0.0098 dB): take them out of the comparison.
+    faders_db = float(console.get("ch01.fader")) + float(console.get("main.fader"))
+    return freqs, magnitude_db - faders_db, held
 
 
 def warped(freqs: np.ndarray, corner: float) -> np.ndarray:
@@ -68,6 +68,10 @@ def analytic_eq_db(freqs: np.ndarray, eq_type: str, corner: float, gain_db: floa
     return 20.0 * np.log10(np.abs(h) + 1e-300)
 
 
+#: The requirement is 0.5 dB; the measured responses are within 0.001 dB, so hold them to a tenth of the requirement.
+TOLERANCE_DB = 0.05
+
+
 def compare(freqs: np.ndarray, measured: np.ndarray, analytic: np.ndarray, tolerance_db: float) -> float:
     # Audio band, and only where the curve is above −60 dB (deeper, both are "nothing" and float32 noise rules).
     band = (freqs >= 10.0) & (freqs <= 20000.0) & (analytic > -60.0)
@@ -85,7 +89,7 @@ def test_hpf_measured_response_matches_butterworth(slope: int, corner: float) ->
     )
     corner_held = float(held["ch01.hpf.freq"])
     analytic = analytic_butterworth_highpass_db(freqs, corner_held, slope // 6)
-    compare(freqs, measured, analytic, 0.5)
+    compare(freqs, measured, analytic, TOLERANCE_DB)
     # −3 dB at the corner, slope/oct an octave and more below it (asymptote): the curve is what it claims.
     at_corner = np.interp(corner_held, freqs, measured)
     assert at_corner == pytest.approx(-3.01, abs=0.1)
@@ -132,7 +136,7 @@ def test_eq_measured_response_matches_rbj(band: int, eq_type: str, freq: float, 
     analytic = analytic_eq_db(
         freqs, eq_type, float(held[f"{prefix}.freq"]), float(held[f"{prefix}.gain"]), float(held[f"{prefix}.q"])
     )
-    compare(freqs, measured, analytic, 0.5)
+    compare(freqs, measured, analytic, TOLERANCE_DB)
     if eq_type in ("PEQ", "VEQ"):  # the bell reaches its gain at its centre
         assert np.interp(float(held[f"{prefix}.freq"]), freqs, measured) == pytest.approx(gain, abs=0.1)
 
@@ -172,7 +176,7 @@ def test_four_bands_cascade() -> None:
         analytic = analytic + analytic_eq_db(
             freqs, str(held[f"{p}.type"]), float(held[f"{p}.freq"]), float(held[f"{p}.gain"]), float(held[f"{p}.q"])
         )
-    compare(freqs, measured, analytic, 0.5)
+    compare(freqs, measured, analytic, TOLERANCE_DB)
 
 
 def test_eq_above_nyquist_is_safe() -> None:
