@@ -30,7 +30,7 @@ def console(sim: MixerSimulator, **kwargs: Any) -> OscConsole:
     return OscConsole(sim.firmware, LOOPBACK, sim.port, **options)
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
     """Poll a condition: these tests wait for things to happen, never assert on how fast."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
