@@ -79,8 +79,10 @@ class DemoReporter(StageBase):
             await asyncio.sleep(0.1)
             self.meter.beat()
             for frame in self._queues[TOPIC_FRAMES].drain():
-                if self.origin is None:
-                    self.origin = frame.t - frame.index / self.fps
+                # The scene draws frame k at media time k/fps; a frame captured late (a busy core) shows a later
+                # t, so the least-delayed frame seen gives the origin.
+                origin = frame.t - frame.index / self.fps
+                self.origin = origin if self.origin is None else min(self.origin, origin)
             for tag in self._queues[TOPIC_TAGS].drain():
                 kind = "predicted " if getattr(tag, "predicted", False) else ""
                 if tag.open and tag.id not in self.tags:

@@ -3,8 +3,8 @@
 Two triggers select the audio to judge, as the method does:
 
 - a **tag** from the behaviour stage: when it opens, the window from ``start - pre_roll`` to now is analysed at
-  once (the daemon reacts while the hand is still at the mic) and again every hop while it stays open; when it
-  closes, the whole span plus post-roll is analysed once the post-roll has been heard, and everything the tag's
+  once (the daemon reacts while the hand is still at the mic) and the newest audio again every hop while it stays
+  open; when it closes, the part not judged yet plus the post-roll is analysed once heard, and everything the tag's
   owners hold on the console is released;
 - the **level gate** alone (no tag: the camera cannot see a ground loop): the newest window every hop, acted on only
   when the fault repeats in ``confirm_windows`` consecutive windows.
@@ -12,8 +12,9 @@ Two triggers select the audio to judge, as the method does:
 Behaviours that predict a fault (a hand moving to the mic) go through the :class:`Preemptor`: its strategy is
 applied before the noise and released if the audio does not confirm it in time.
 
-All work on the streaming analyser (feeding, analysing) happens in one worker thread call per loop turn, so the
-analyser is never used from two threads at once and the event loop never waits on TFLite.
+Two loops run side by side: the **reaction** loop takes tags as they come and publishes pre-emptive commands at
+once; the **analysis** loop feeds the streaming analyser and judges windows in a worker thread. Everything the two
+share (open tags, the pre-emptor) is touched only on the event loop; the worker gets snapshots and returns results.
 """
 
 from __future__ import annotations
@@ -40,9 +41,8 @@ from liverec_edge.types import AudioBlock, FaultEvent, MixerCommand, Tag
 
 log = logging.getLogger("liverec_edge.audio")
 
-LOOP_S = 0.1  # how often the stage looks at new audio and tags
-#: An audio-only fault heard again within this long is the same fault going on: it is reported and applied once,
-#: and applied again (refreshing its hold) only after a gap this long or once the hop passes it by this much.
+LOOP_S = 0.1  # how often the analysis loop looks at new audio
+#: An audio-only fault heard again within this long is the same fault going on: it is reported and applied once.
 AUDIO_ONLY_REFRESH_S = 2.0
 
 
@@ -55,10 +55,23 @@ def channel_map(channels: Mapping[str, int]) -> dict[str, str]:
 
 
 @dataclass
-class _OpenTag:
+class _TagWork:
+    """A tag the analysis follows: what was judged already and which fault types it acted on."""
+
     tag: Tag
     last_analysed: float = -1e9
     acted: set[str] = field(default_factory=set)
+    due: float | None = None  # closed: analyse the rest once audio up to this time has been heard
+
+
+@dataclass
+class _Judgement:
+    """One window's result for a tag (or for the audio-only trigger when ``work`` is None)."""
+
+    work: _TagWork | None
+    events: list[FaultEvent]
+    measurements: dict[str, float]
+    closed: bool = False
 
 
 @dataclass
@@ -78,14 +91,11 @@ class FaultStage(StageBase):
         self.problem = ""
         self.faults_found = 0
         self.commands_sent = 0
-        self.last_faults: list[str] = []
         self._audio: DropOldestQueue[AudioBlock] | None = None
         self._tags: DropOldestQueue[Tag] | None = None
-        self._open: dict[str, _OpenTag] = {}
-        self._closing: list[tuple[float, Tag]] = []  # (analyse at, tag): closed tags waiting for their post-roll
-        self._last_poll = -1e9
+        self._work: dict[str, _TagWork] = {}
         self._strips: dict[str, str] = {}
-        self._fed_nothing_yet = True
+        self._last_poll = -1e9
         self._audio_only_seen: dict[str, float] = {}
 
     async def start(self, ctx: StageContext) -> None:
@@ -111,44 +121,32 @@ class FaultStage(StageBase):
 
     async def run(self, ctx: StageContext) -> None:
         assert self._audio is not None and self._tags is not None, "run() before start()"
+        await asyncio.gather(self._react(ctx), self._analyse_loop(ctx))
+
+    # -- reaction: tags and pre-emption, never waiting on the analysis ---------------------------------------------
+    async def _react(self, ctx: StageContext) -> None:
+        assert self._tags is not None
         while True:
-            await asyncio.sleep(LOOP_S)
+            tag = await self._tags.get(timeout=0.1)
             self.meter.beat()
-            blocks = self._audio.drain()
-            tags = self._tags.drain()
             now = ctx.clock()
             outcome = _Outcome()
-            for tag in tags:
-                self._on_tag(tag, now, outcome)
+            if tag is not None:
+                for decision in self.preemptor.on_tag(tag, now):
+                    self._on_decision(decision, outcome)
+                self._follow(tag)
             for decision in self.preemptor.tick(now):
                 self._on_decision(decision, outcome)
-            if self.stream is not None:
-                found = await asyncio.to_thread(self._analyse, blocks, now, ctx)
-                outcome.faults += found.faults
-                outcome.commands += found.commands
-            for fault in outcome.faults:
-                self.faults_found += 1
-                ctx.bus.publish(TOPIC_FAULTS, fault)
-            for command in outcome.commands:
-                self.commands_sent += 1
-                ctx.bus.publish(TOPIC_ACTIONS, command)
-            if blocks:
-                self.meter.beat(len(blocks))
+            self._publish(outcome, ctx)
 
-    # -- tags and pre-emption (event loop) -------------------------------------------------------------------------
-    def _on_tag(self, tag: Tag, now: float, outcome: _Outcome) -> None:
-        for decision in self.preemptor.on_tag(tag, now):
-            self._on_decision(decision, outcome)
-        if tag.open:
-            entry = self._open.get(tag.id)
-            if entry is None:
-                self._open[tag.id] = _OpenTag(tag)
-            else:
-                entry.tag = tag
-            return
-        self._open.pop(tag.id, None)
-        post_roll = 0.0 if self.stream is None else self.stream.settings.post_roll_s
-        self._closing.append((tag.end + post_roll, tag))
+    def _follow(self, tag: Tag) -> None:
+        work = self._work.setdefault(tag.id, _TagWork(tag))
+        work.tag = tag
+        if not tag.open:
+            post_roll = self.stream.settings.post_roll_s if self.stream is not None else 0.0
+            work.due = tag.end + post_roll
+            if self.stream is None:  # nothing to analyse: release when the tag ends
+                del self._work[tag.id]
 
     def _on_decision(self, decision: Any, outcome: _Outcome) -> None:
         owner = f"{decision.owner}/pre"
@@ -162,96 +160,115 @@ class FaultStage(StageBase):
         elif decision.kind == "release":
             outcome.commands.append(MixerCommand("release", owner, (), decision.reason))
 
-    # -- analysis (worker thread) ----------------------------------------------------------------------------------
-    def _analyse(self, blocks: list[AudioBlock], now: float, ctx: StageContext) -> _Outcome:
+    def _publish(self, outcome: _Outcome, ctx: StageContext) -> None:
+        for fault in outcome.faults:
+            self.faults_found += 1
+            ctx.bus.publish(TOPIC_FAULTS, fault)
+        for command in outcome.commands:
+            self.commands_sent += 1
+            ctx.bus.publish(TOPIC_ACTIONS, command)
+
+    # -- analysis -----------------------------------------------------------------------------------------------------
+    async def _analyse_loop(self, ctx: StageContext) -> None:
+        assert self._audio is not None
+        while True:
+            await asyncio.sleep(LOOP_S)
+            self.meter.beat()
+            blocks = self._audio.drain()
+            if self.stream is None or not blocks:
+                continue
+            judgements = await asyncio.to_thread(self._judge_all, blocks, list(self._work.values()))
+            self._publish(self._act_on(judgements, ctx), ctx)
+            self.meter.beat(len(blocks))
+
+    def _judge_all(self, blocks: list[AudioBlock], work: list[_TagWork]) -> list[_Judgement]:
+        """Worker thread: feed the new audio, judge the tags that are due and the audio-only window."""
         from liverec_edge.audio.analysis import AnalysisInputError
 
-        outcome = _Outcome()
         stream = self.stream
         for block in blocks:
             try:
                 stream.feed(block)
             except AnalysisInputError as exc:
                 log.warning("audio block not analysed", extra=kv(error=str(exc)))
-        if self._fed_nothing_yet:
-            self._fed_nothing_yet = not blocks
-            if self._fed_nothing_yet:
-                return outcome
         settings = stream.settings
         heard = stream.now
-        # Tags that are still open: analyse at once, then every hop.
-        for entry in self._open.values():
-            if heard - entry.last_analysed >= settings.hop_s:
-                entry.last_analysed = heard
-                self._judge(entry.tag, entry.tag.start - settings.pre_roll_s, heard, outcome, ctx, entry.acted)
-        # Closed tags whose post-roll has been heard: the whole span, then release the tag's owners.
-        waiting = []
-        for due, tag in self._closing:
-            if heard < due:
-                waiting.append((due, tag))
+        judgements: list[_Judgement] = []
+        for item in work:
+            closing = item.due is not None
+            if closing and heard < item.due:
                 continue
-            self._judge(tag, tag.start - settings.pre_roll_s, tag.end + settings.post_roll_s, outcome, ctx, set())
-            outcome.commands.append(MixerCommand("release", tag.id, (), f"{tag.behaviour} ended"))
-        self._closing = waiting
-        # The audio-only trigger.
+            if not closing and heard - item.last_analysed < settings.hop_s:
+                continue
+            # Only audio not judged yet (with one window of context): a long tag costs the same per hop.
+            start = max(item.tag.start - settings.pre_roll_s, item.last_analysed - settings.window_s)
+            end = item.due if closing else heard
+            item.last_analysed = heard
+            try:
+                result = stream.analyse_span(start, end, prior=item.tag.behaviour)
+                judgements.append(_Judgement(item, result.events, result.measurements, closed=closing))
+            except AnalysisInputError as exc:
+                log.warning("tag window not analysed", extra=kv(tag=item.tag.id, error=str(exc)))
+                judgements.append(_Judgement(item, [], {}, closed=closing))
         if heard - self._last_poll >= settings.hop_s:
             self._last_poll = heard
             try:
                 result = stream.analyse_span(heard - settings.window_s, heard)
+                judgements.append(_Judgement(None, stream.confirm(result.events), result.measurements))
             except AnalysisInputError as exc:
                 log.warning("audio window not analysed", extra=kv(error=str(exc)))
-                return outcome
-            confirmed = stream.confirm(result.events)
-            confirmed = self._above_tablet_thresholds(confirmed, ctx)
-            for event in confirmed:
-                if any(event.type in entry.acted for entry in self._open.values()):
-                    continue  # an open tag already treats this fault
-                last = self._audio_only_seen.get(event.type, -1e9)
-                self._audio_only_seen[event.type] = heard
-                if heard - last < AUDIO_ONLY_REFRESH_S:
-                    continue  # still the same fault: its strategy is held, nothing new to say
+        return judgements
+
+    def _act_on(self, judgements: list[_Judgement], ctx: StageContext) -> _Outcome:
+        """Event loop: turn judgements into fault reports and mixer commands; close finished tags."""
+        outcome = _Outcome()
+        now = ctx.clock()
+        treated_by_tags = {t for work in self._work.values() for t in work.acted}
+        for judgement in judgements:
+            events = [e for e in judgement.events if e.score >= ctx.control.threshold_for(e.type, 0.0)]
+            work = judgement.work
+            if work is None:
+                self._audio_only(events, judgement.measurements, treated_by_tags, now, outcome)
+                continue
+            tag = work.tag
+            for decision in self.preemptor.on_faults(events, now, owner=tag.id):
+                self._on_decision(decision, outcome)
+            for event in events:
+                if event.type in work.acted:
+                    continue  # reported and applied already; the tag's owner holds it until the tag ends
+                work.acted.add(event.type)
                 outcome.faults.append(event)
-                owner = f"audio:{event.type}"
-                actions = self.table.actions_for(event, self._strips, owner,
-                                                 measurements=result.measurements)
-                if actions:
-                    outcome.commands.append(MixerCommand("apply", owner, tuple(actions), "audio-only detection"))
-        return outcome
-
-    def _judge(self, tag: Tag, start: float, end: float, outcome: _Outcome, ctx: StageContext,
-               acted: set[str]) -> None:
-        from liverec_edge.audio.analysis import AnalysisInputError
-
-        try:
-            result = self.stream.analyse_span(start, end, prior=tag.behaviour)
-        except AnalysisInputError as exc:
-            log.warning("tag window not analysed", extra=kv(tag=tag.id, error=str(exc)))
-            return
-        events = self._above_tablet_thresholds(result.events, ctx)
-        outcome.faults += events
-        for decision in self.preemptor.on_faults(events, ctx.clock(), owner=tag.id):
-            self._on_decision(decision, outcome)
-        for event in events:
-            if event.type in acted:
-                continue  # already applied for this tag; its owner keeps it until the tag ends
-            actions = self.table.actions_for(event, self._strips, tag.id,
-                                             measurements=result.measurements)
-            if actions:
-                acted.add(event.type)
                 log.info("fault in tag window", extra=kv(tag=tag.id, behaviour=tag.behaviour, fault=event.type,
                                                          score=event.score, start=event.start, end=event.end))
-                outcome.commands.append(MixerCommand("apply", tag.id, tuple(actions), f"{tag.behaviour}: {event.type}"))
+                actions = self.table.actions_for(event, self._strips, tag.id, measurements=judgement.measurements)
+                if actions:
+                    outcome.commands.append(MixerCommand("apply", tag.id, tuple(actions),
+                                                         f"{tag.behaviour}: {event.type}"))
+            if judgement.closed:
+                self._work.pop(tag.id, None)
+                outcome.commands.append(MixerCommand("release", tag.id, (), f"{tag.behaviour} ended"))
+        return outcome
 
-    @staticmethod
-    def _above_tablet_thresholds(events: list[FaultEvent], ctx: StageContext) -> list[FaultEvent]:
-        """The tablet can raise a type's threshold live (``/liverec/threshold``)."""
-        return [e for e in events if e.score >= ctx.control.threshold_for(e.type, 0.0)]
+    def _audio_only(self, events: list[FaultEvent], measurements: dict[str, float], treated: set[str], now: float,
+                    outcome: _Outcome) -> None:
+        for event in events:
+            if event.type in treated:
+                continue  # an open tag already treats this fault
+            last = self._audio_only_seen.get(event.type, -1e9)
+            self._audio_only_seen[event.type] = now
+            if now - last < AUDIO_ONLY_REFRESH_S:
+                continue  # the same fault going on: its strategy is held, nothing new to say
+            outcome.faults.append(event)
+            owner = f"audio:{event.type}"
+            actions = self.table.actions_for(event, self._strips, owner, measurements=measurements)
+            if actions:
+                outcome.commands.append(MixerCommand("apply", owner, tuple(actions), "audio-only detection"))
 
     def health(self) -> Mapping[str, HealthValue]:
         figures: dict[str, HealthValue] = {
             "faults": self.faults_found,
             "commands": self.commands_sent,
-            "open_tags": len(self._open),
+            "tags_followed": len(self._work),
             "dropped": (self._audio.dropped if self._audio else 0) + (self._tags.dropped if self._tags else 0),
         }
         if self.problem:
