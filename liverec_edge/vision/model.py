@@ -49,18 +49,18 @@ class TfliteModel:
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
         width, height = spec.input_size
-        if len(inputs) != 1 or tuple(inputs[0]["shape"]) != (1, height, width, 3):
-            got = [tuple(d["shape"]) for d in inputs]
+        if len(inputs) != 1 or _shape(inputs[0]) != (1, height, width, 3):
+            got = [_shape(d) for d in inputs]
             raise ModelError(f"{self.path}: expected one input of shape (1, {height}, {width}, 3), got {got}")
         by_shape = {}
         for detail in outputs:
-            by_shape.setdefault(tuple(int(s) for s in detail["shape"]), []).append(detail)
+            by_shape.setdefault(_shape(detail), []).append(detail)
         # Output order in the flatbuffer is not the order we want; match by shape (ties keep the file's order,
         # which for hand landmarks is screen landmarks before world landmarks).
         self._outputs: list[dict[str, Any]] = []
         for shape in spec.output_shapes:
             if not by_shape.get(shape):
-                got = [tuple(d["shape"]) for d in outputs]
+                got = [_shape(d) for d in outputs]
                 raise ModelError(f"{self.path}: expected an output of shape {shape}, got {got}")
             self._outputs.append(by_shape[shape].pop(0))
         self._input_index = inputs[0]["index"]
@@ -78,6 +78,10 @@ class TfliteModel:
         self.last_ms = (time.perf_counter() - start) * 1000.0
         self.last_cpu_ms = (time.thread_time() - start_cpu) * 1000.0
         return out
+
+
+def _shape(detail: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(int(s) for s in detail["shape"])
 
 
 @dataclass
