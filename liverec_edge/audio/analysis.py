@@ -45,6 +45,7 @@ from liverec_edge.audio.features import (
     mel_to_hz,
 )
 from liverec_edge.audio.settings import REPORTABLE_FAULTS, AudioSettings, GateSettings
+from liverec_edge.tflite import ModelError
 from liverec_edge.types import FAULT_TYPES, AudioBlock, AudioWindow, FaultEvent
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ LOCATORS: dict[str, tuple[str, str]] = {
 }
 #: Gaps (s) bridged inside one event: the pauses between key presses, between the bumps of one handling.
 MAX_GAP_S: dict[str, float] = {"keyboard": 0.8, "mic_handling": 0.4, "plosive": 0.2, "cough": 0.3}
-TRANSIENT_ABOVE_FLOOR_DB = 12.0  # and the band must be this far above its quiet level in the window
+TRANSIENT_ABOVE_FLOOR_DB = 12.0
+STRONG_WITHIN_DB = 6.0  # a transient this close to the strongest one near the onset can be the onset
 #: Gate thresholds used with the model's own thresholds when the model carries none for a type.
 DEFAULT_THRESHOLD = 0.5
 ONSET_SCAN_S = 0.05  # step of the model-window scan that narrows a transient's onset
@@ -144,8 +146,10 @@ class FaultAnalyser:
     def __init__(self, settings: AudioSettings, model_dir: Path | None = None, *, model: ScoringModel | None = None):
         self.settings = settings
         if model is None:
-            from liverec_edge.audio.model import FaultModel
-
+            try:
+                from liverec_edge.audio.model import FaultModel
+            except ImportError as exc:
+                raise ModelError(f"fault model code is not available: {exc}") from None
             model = FaultModel.load(Path(model_dir) if model_dir else settings.resolved_model_dir(),
                                     num_threads=settings.num_threads)
         self.model = model
@@ -220,9 +224,10 @@ class FaultAnalyser:
                 positive = np.ones_like(positive)
             # 4. locate the event inside the region the model pointed at
             for region in _regions(starts, positive, self.window_frames, frames.shape[0]):
+                onset_limit = None
                 if LOCATORS[name][0] == "transient":
-                    region = self._narrow_onset(name, region, starts, frames, threshold, cache)
-                span, freq = self._locate(name, region, native, rate, x16, frames, clipping)
+                    region, onset_limit = self._narrow_onset(name, region, starts, frames, threshold, cache)
+                span, freq = self._locate(name, region, native, rate, x16, frames, clipping, onset_limit)
                 if span is None:
                     continue
                 first, last = span  # seconds from the window start
@@ -261,7 +266,7 @@ class FaultAnalyser:
         return scores
 
     def _narrow_onset(self, name: str, region: tuple[int, int], starts: Sequence[int], frames: np.ndarray,
-                      threshold: float, cache: dict[int, np.ndarray]) -> tuple[int, int]:
+                      threshold: float, cache: dict[int, np.ndarray]) -> tuple[tuple[int, int], int | None]:
         """Narrow a transient fault's onset search with the model itself: slide a model window's end through the
         half-hop where the verdict changed (every 50 ms); the fault began within ``ONSET_LAG_S`` before the first end
         that scores it (the model was trained to fire when only the last 100–300 ms hold the fault)."""
@@ -275,8 +280,8 @@ class FaultAnalyser:
         for end in range(lo_end, hi_end + 1, step):
             if self._scores_at(frames, end - w, cache)[index] >= threshold * self.settings.prejudge_ratio:
                 lag = int(ONSET_LAG_S / FRAME_S)
-                return max(0, end - lag), max(region[1], end)
-        return region
+                return (max(0, end - lag), max(region[1], end)), end
+        return region, None
 
     def _event_score(self, name: str, frames: np.ndarray, first_s: float, last_s: float,
                      cache: dict[int, np.ndarray]) -> float:
@@ -299,7 +304,8 @@ class FaultAnalyser:
         return float(np.mean(values)) if values else 0.0
 
     def _locate(self, name: str, region: tuple[int, int], native: np.ndarray, rate: int, x16: np.ndarray,
-                frames: np.ndarray, clipping: measure.Clipping) -> tuple[tuple[float, float] | None, float | None]:
+                frames: np.ndarray, clipping: measure.Clipping,
+                onset_limit: int | None = None) -> tuple[tuple[float, float] | None, float | None]:
         """(start, end) in seconds from the window start, and the measured frequency, of ``name`` in ``region``
         (frame indices of the sub-windows that passed the pre-judgement)."""
         kind, band = LOCATORS[name]
@@ -316,7 +322,7 @@ class FaultAnalyser:
                 hum = measure.measure_hum(x16[a:b], self.settings.mains_hz)
                 if hum is None:
                     return region_s, None
-                span = _tone_span(x16, ANALYSIS_RATE, hum.freq, region_s, width=4.0, rise_db=6.0)
+                span = _tone_span(x16, ANALYSIS_RATE, hum.freq, region_s, width=2.0, rise_db=6.0)
                 return span, hum.freq
             # Feedback grows: measure where it is loudest, the last part of the region.
             na, nb = int(region_s[0] * rate), int(region_s[1] * rate)
@@ -327,7 +333,8 @@ class FaultAnalyser:
             span = _tone_span(native, rate, howl.freq, region_s, width=max(10.0, howl.freq * 0.01), rise_db=20.0)
             return span, howl.freq
         if kind == "transient":
-            return _transient_span(name, x16, region_s, MAX_GAP_S.get(name, 0.3)), None
+            limit_s = None if onset_limit is None else onset_limit * FRAME_S + 0.025
+            return _transient_span(name, x16, region_s, MAX_GAP_S.get(name, 0.3), limit_s), None
         energy = measure.band_energy_db(frames, self._bands[band])
         return _floor_span(energy, lo_f, hi_f), None
 
@@ -409,10 +416,10 @@ class TransientKind:
 
 
 TRANSIENTS: dict[str, TransientKind] = {
-    "keyboard": TransientKind((2500.0, None), 1.0, "impulse", 30.0, 14.0),
-    "mic_handling": TransientKind((None, 250.0), 2.0, "rise", 150.0, 12.0),
-    "plosive": TransientKind((None, 250.0), 2.0, "rise", 150.0, 12.0),
-    "cough": TransientKind((300.0, 4000.0), 2.0, "rise", 150.0, 10.0),
+    "keyboard": TransientKind((None, None), 5.0, "rise", 150.0, 10.0),
+    "mic_handling": TransientKind((None, 250.0), 5.0, "rise", 150.0, 12.0),
+    "plosive": TransientKind((None, 250.0), 5.0, "rise", 150.0, 12.0),
+    "cough": TransientKind((300.0, 4000.0), 5.0, "rise", 150.0, 10.0),
 }
 
 
@@ -432,8 +439,8 @@ def _band_filter(x16: np.ndarray, band: tuple[float | None, float | None]) -> np
     return sosfilt(sos, x16.astype(np.float64))
 
 
-def _transient_span(name: str, x16: np.ndarray, region_s: tuple[float, float],
-                    max_gap_s: float) -> tuple[float, float] | None:
+def _transient_span(name: str, x16: np.ndarray, region_s: tuple[float, float], max_gap_s: float,
+                    onset_limit_s: float | None = None) -> tuple[float, float] | None:
     """Onsets of the fault's transients in its band within ``region_s``, grouped into one event.
 
     Works on band energy in 1–2 ms blocks of the 16 kHz signal, so an onset is located to a block, not to a 25 ms
@@ -448,16 +455,19 @@ def _transient_span(name: str, x16: np.ndarray, region_s: tuple[float, float],
     if n < 8:
         return None
     y = _band_filter(x16, kind.band)
-    energy = measure.db(np.mean(y[: n * block].reshape(n, block) ** 2, axis=1), power=True)
+    power = np.mean(y[: n * block].reshape(n, block) ** 2, axis=1)
+    # Smooth over 15 ms: voiced speech puts a burst of energy on every glottal pulse (every 4–12 ms), which a
+    # finer look would take for a train of clicks.
+    power = np.convolve(power, np.ones(3) / 3.0, mode="same")
+    energy = measure.db(power, power=True)
     context = max(3, int(kind.context_ms / kind.block_ms))
     if kind.mode == "impulse":
         background = median_filter(energy, size=2 * context + 1, mode="nearest")
     else:
-        # Median of the preceding context, ending 5 ms before the block: what the band was doing just before.
+        # Median of the preceding context (``origin`` makes the window end at the block), shifted to end one
+        # block before: what the band was doing just before.
         trailing = median_filter(energy, size=context, mode="nearest", origin=(context - 1) // 2)
-        gap = max(1, int(5.0 / kind.block_ms))
-        background = np.concatenate([np.full(context // 2 + gap, np.inf), trailing])[: n]
-        background = np.where(np.isinf(background), np.min(energy[: max(1, context)]), background)
+        background = np.concatenate([[trailing[0]], trailing[:-1]])
     excess = energy - background
     quiet = float(np.percentile(energy, 10))
     a = int(region_s[0] * ANALYSIS_RATE / block)
@@ -466,13 +476,19 @@ def _transient_span(name: str, x16: np.ndarray, region_s: tuple[float, float],
     candidates = candidates[(candidates >= a) & (candidates < b)]
     if candidates.size == 0:
         return None
-    strong = candidates[excess[candidates] >= 0.5 * float(excess[candidates].max()) + 0.5 * kind.threshold_db]
+    # The onset is the first strong transient (within STRONG_WITHIN_DB of the strongest) before
+    # the point where the model saw the fault; later ones only extend the event.
+    early = candidates
+    if onset_limit_s is not None:
+        limit = int(np.ceil(onset_limit_s * ANALYSIS_RATE / block))
+        early = candidates[candidates <= limit] if np.any(candidates <= limit) else candidates
+    strong = early[excess[early] >= float(excess[early].max()) - STRONG_WITHIN_DB]
     if strong.size == 0:
-        strong = candidates
+        strong = early
     first = int(strong[0])
     gap_blocks = int(max_gap_s * 1000 / kind.block_ms)
     last = first
-    for c in strong[1:]:
+    for c in candidates[candidates > first]:
         if c - last > gap_blocks:
             break
         last = int(c)

@@ -143,6 +143,18 @@ def _parabolic_peak(spec_db: np.ndarray, index: int) -> tuple[float, float]:
     return float(index + offset), float(b - 0.25 * (a - c) * offset)
 
 
+def _climb(spec_db: np.ndarray, index: int) -> int:
+    """The local maximum reached by climbing from ``index``."""
+    while 0 < index < spec_db.size - 1:
+        if spec_db[index + 1] > spec_db[index]:
+            index += 1
+        elif spec_db[index - 1] > spec_db[index]:
+            index -= 1
+        else:
+            break
+    return index
+
+
 def _local_floor(spec_db: np.ndarray, width_bins: int) -> np.ndarray:
     """Median of the spectrum over a sliding band: what a peak must stand out of."""
     from scipy.ndimage import median_filter
@@ -163,6 +175,9 @@ class Hum:
     level_dbfs: float
 
 
+MAINS_TOLERANCE_HZ = 0.8
+HUM_MEMBER_DB = 6.0  # a harmonic counts as a comb member this far above the local median
+HUM_COMB_DB = 20.0  # summed prominence a comb of two or more members needs
 HUM_RATE = 4000  # hum lives below 1 kHz: analyse a 4 kHz copy, 12× cheaper than 48 kHz and as precise
 
 
@@ -171,7 +186,7 @@ def measure_hum(
 ) -> Hum | None:
     """Find a mains hum comb and measure its fundamental.
 
-    The fundamental is searched in 47–53 Hz and 57–63 Hz (or ±3 Hz around ``mains_hz``) by scoring a harmonic comb
+    The fundamental is searched within ±0.8 Hz of 50 and 60 Hz (or of ``mains_hz``) by scoring a harmonic comb
     on a zero-padded Blackman spectrum (peaks must stand ``min_prominence_db`` above the local median). Each harmonic
     that stands out is then located by parabolic interpolation and the fundamental is their average of ``f_k / k``,
     weighted by ``k`` and prominence: higher harmonics pin the fundamental down ``k`` times more finely, the
@@ -187,43 +202,66 @@ def measure_hum(
     spec = spec[: int((top * max_harmonic + 20.0) / bin_hz)]  # only the comb's range is needed
     floor = _local_floor(spec, round(12.0 / bin_hz))
     prominence = spec - floor
-    if mains_hz is not None:
-        grid = np.arange(mains_hz - 3.0, mains_hz + 3.0, 0.02)
-    else:
-        grid = np.concatenate([np.arange(47.0, 53.0, 0.02), np.arange(57.0, 63.0, 0.02)])
+    # Grids hold their frequency within a few tenths of a hertz; ±0.8 Hz keeps bass notes out (G1 is 49.0 Hz,
+    # B♭1 58.3 Hz, B1 61.7 Hz) while leaving room for a generator-fed studio.
+    centres = (mains_hz,) if mains_hz is not None else (50.0, 60.0)
+    grid = np.concatenate([np.arange(c - MAINS_TOLERANCE_HZ, c + MAINS_TOLERANCE_HZ + 1e-9, 0.02) for c in centres])
     ks = np.arange(1, max_harmonic + 1)
-    positions = grid[:, None] * ks[None, :] / bin_hz
+    # Coarse fundamental from the first four harmonics, the lower ones trusted more: above ~150 Hz speech partials
+    # are everywhere and would drag a full comb onto themselves.
+    low = np.arange(1, 5)
+    positions = grid[:, None] * low[None, :] / bin_hz
     comb = np.interp(positions, np.arange(prominence.size), prominence)
-    comb_score = np.sum(np.clip(comb, 0.0, 40.0), axis=1)
+    comb_score = np.clip(comb, 0.0, 60.0) @ np.array([1.0, 0.8, 0.6, 0.4])
     f0_coarse = float(grid[int(np.argmax(comb_score))])
+    # The comb score is flat across a strong comb's main lobes: re-centre on the most prominent of the first four.
+    tops = [_climb(spec, round(f0_coarse * k / bin_hz)) for k in low]
+    best = int(np.argmax([prominence[i] for i in tops]))
+    if abs(tops[best] * bin_hz / (best + 1) - f0_coarse) <= MAINS_TOLERANCE_HZ:
+        f0_coarse = _parabolic_peak(spec, tops[best])[0] * bin_hz / (best + 1)
 
     estimates: list[tuple[float, float]] = []
     found: list[int] = []
-    best_prom = 0.0
+    proms: list[float] = []
     level_power = 0.0
     for k in ks:
         centre = f0_coarse * k / bin_hz
-        half = max(2, round((0.4 * k) / bin_hz))  # allow ±0.4 Hz of wander per harmonic number
-        lo, hi = int(centre) - half, int(centre) + half + 1
-        if lo < 1 or hi >= spec.size - 1:
+        if centre < 2 or centre >= spec.size - 2:
             continue
-        index = lo + int(np.argmax(spec[lo:hi]))
-        if prominence[index] < min_prominence_db:
+        index = _climb(spec, round(centre))
+        # Mains wander within one window is hundredths of a hertz: the peak climbed to must be the harmonic's own,
+        # within the coarse grid's error times k, not a neighbouring speech partial.
+        if abs(index - centre) * bin_hz > 0.15 * k + 0.3:
+            continue
+        if prominence[index] < HUM_MEMBER_DB:
             continue
         position, height = _parabolic_peak(spec, index)
-        estimates.append((position * bin_hz / k, k * float(prominence[index])))
+        # Weight: k (a harmonic pins the fundamental k times more finely, capped: the upper ones are the most
+        # speech-masked) × how far it stands out (dB).
+        estimates.append((position * bin_hz / k, min(int(k), 4) * float(prominence[index])))
         found.append(int(k))
-        best_prom = max(best_prom, float(prominence[index]))
+        proms.append(float(prominence[index]))
         level_power += 10.0 ** (height / 10.0)
-    # One lonely peak could be anything (a bass note, a fan); a comb needs two members, or a very clear fundamental.
-    if not found or (len(found) < 2 and not (found == [1] and best_prom >= 2 * min_prominence_db)):
+    # Mains hum always shows among its first three harmonics (the fundamental, the rectifier's 2nd, the
+    # transformer's 3rd); a comb of upper partials alone is music.
+    if not any(k <= 3 for k in found):
+        return None
+    # The evidence is the comb as a whole: members that each stand only a little out of loud speech add up; one
+    # lonely peak must be a clear fundamental (speech has next to nothing at 50/60 Hz, a bass note is rarely there).
+    evidence = float(np.sum(np.clip(proms, 0.0, 30.0)))
+    lone_fundamental = found == [1] and proms[0] >= 1.8 * min_prominence_db
+    if not lone_fundamental and (len(found) < 2 or evidence < HUM_COMB_DB or max(proms) < min_prominence_db):
         return None
     freqs = np.array([e[0] for e in estimates])
     weights = np.array([e[1] for e in estimates])
-    # Drop harmonics that disagree with the consensus by more than 0.3 Hz (a speech partial sitting on one).
-    median = float(np.median(freqs))
-    keep = np.abs(freqs - median) <= 0.3
+    # The consensus: the largest-weight set of members whose f_k / k agree within 0.1 Hz. A speech partial sitting
+    # on a harmonic pulls that member away from the others and falls out of the set.
+    agree = np.abs(freqs[:, None] - freqs[None, :]) <= 0.1
+    keep = agree[int(np.argmax(agree.astype(np.float64) @ weights))]
     f0 = float(np.sum(freqs[keep] * weights[keep]) / np.sum(weights[keep]))
+    best_prom = max(proms)
+    if min(abs(f0 - c) for c in centres) > MAINS_TOLERANCE_HZ:  # the comb slid onto a musical note
+        return None
     return Hum(f0, tuple(found), best_prom, float(10.0 * math.log10(max(level_power, EPS))))
 
 
@@ -258,9 +296,12 @@ def measure_howl(
     hi = min(spec.size - 2, int(min(fmax, 0.45 * rate) / bin_hz))
     if hi <= lo:
         return None
-    index = lo + int(np.argmax(prominence[lo:hi]))
-    if prominence[index] < min_prominence_db:
+    # The howl is the loudest of the narrow peaks (its distortion products stand out too, but lower).
+    narrow = np.flatnonzero(prominence[lo:hi] >= min_prominence_db)
+    if narrow.size == 0:
         return None
+    index = lo + int(narrow[np.argmax(spec[lo:hi][narrow])])
+    index = index - 2 + int(np.argmax(spec[index - 2: index + 3]))  # the top of that peak
     position, height = _parabolic_peak(spec, index)
     return Howl(position * bin_hz, float(prominence[index]), height)
 
