@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from liverec_edge.behaviour.settings import ZoneSettings
-from liverec_edge.behaviour.zones import Polygon, Zones, convex_hull
+from liverec_edge.behaviour.zones import Polygon, Zones, convex_hull, point_to_hull_distance
 from liverec_edge.behaviour.zones_cli import FILL_ALPHA, ZONE_COLOURS
 from liverec_edge.cli import main
 
@@ -66,6 +66,18 @@ def test_convex_hull_of_hand_like_points():
     hull = convex_hull(pts)
     assert sorted(map(tuple, hull.tolist())) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert convex_hull(np.array([[0.1, 0.1], [0.1, 0.1]])).shape[0] == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000), x=st.floats(0.0, 1.0), y=st.floats(0.0, 1.0),
+    aspect=st.sampled_from([0.5625, 0.75, 1.0]),
+)
+def test_point_to_hull_distance_matches_the_polygon_distance(seed, x, y, aspect):
+    """The fast one-point path used for the mouth agrees with the general polygon distance (hull of 21 points)."""
+    pts = np.random.default_rng(seed).uniform(0.3, 0.7, (21, 2))
+    expected = Polygon(convex_hull(pts)).distance(np.array([[x, y]]), aspect)[0]
+    assert point_to_hull_distance(pts, x, y, aspect) == pytest.approx(expected, abs=1e-9)
 
 
 def test_polygon_rejects_bad_points():

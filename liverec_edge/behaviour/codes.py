@@ -25,12 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from liverec_edge.behaviour.settings import BehaviourSettings, LeanInSettings
-from liverec_edge.behaviour.zones import Polygon, Zones, convex_hull
+from liverec_edge.behaviour.zones import Zones, point_to_hull_distance
 from liverec_edge.types import PartResult
 
 # MediaPipe landmark indices used here.
 FACE_UPPER_LIP_INNER, FACE_LOWER_LIP_INNER, FACE_NOSE_TIP = 13, 14, 1
 HAND_WRIST, HAND_MIDDLE_MCP = 0, 9
+HAND_EXTREMES = [0, 4, 8, 12, 16, 20]  # wrist and fingertips
 POSE_NOSE, POSE_MOUTH_LEFT, POSE_MOUTH_RIGHT = 0, 9, 10
 POSE_EAR_LEFT, POSE_EAR_RIGHT = 7, 8
 POSE_SHOULDER_LEFT, POSE_SHOULDER_RIGHT = 11, 12
@@ -273,15 +274,15 @@ def _pose_head_yaw(lm: np.ndarray) -> float:
 
 def _closing_speed(history: deque) -> float:
     """Least-squares rate at which a distance is shrinking (per second) over the recent samples; NaN if too few."""
-    if len(history) < 3:
+    n = len(history)
+    if n < 3:
         return math.nan
-    ts = np.array([h[0] for h in history])
-    ds = np.array([h[1] for h in history])
-    ts = ts - ts.mean()
-    denom = float(np.dot(ts, ts))
-    if denom <= 0:
+    mean_t = sum(h[0] for h in history) / n
+    mean_d = sum(h[1] for h in history) / n
+    var = sum((h[0] - mean_t) ** 2 for h in history)
+    if var <= 0:
         return math.nan
-    return -float(np.dot(ts, ds - ds.mean()) / denom)
+    return -sum((h[0] - mean_t) * (h[1] - mean_d) for h in history) / var
 
 
 class BehaviourEncoder:
@@ -509,7 +510,9 @@ class BehaviourEncoder:
                 if track.at_mic.update(zones.microphone.fraction_inside(lm)):
                     state |= HandState.IN_MIC_ZONE
                 elif s.hand_at_mic.predict:
-                    distance = float(zones.microphone.distance(lm, aspect).min()) / hand_len
+                    # The part of a hand nearest a zone is a fingertip or the wrist: measure those only.
+                    tips = lm[HAND_EXTREMES] if lm.shape[0] == 21 else lm
+                    distance = float(zones.microphone.distance(tips, aspect).min()) / hand_len
                     track.mic_history.append((t, distance))
                     if self._approaching(track.mic_history, s.hand_at_mic):
                         state |= HandState.APPROACHING_MIC
@@ -518,12 +521,7 @@ class BehaviourEncoder:
             if mouth is not None and s.hand_at_mouth.enabled:
                 # Covering the mouth = the mouth lies under the hand: distance from the mouth to the hand's outline
                 # (0 inside it), in face widths. Fingertips merely near the chin stay well above the threshold.
-                hull = convex_hull(lm)
-                if hull.shape[0] >= 3:
-                    gap = float(Polygon(hull).distance(np.array([mouth.x, mouth.y]), aspect)[0])
-                else:
-                    gap = float(np.min(np.hypot(*((lm - [mouth.x, mouth.y]) * scale).T)))
-                distance = gap / mouth.face_width
+                distance = point_to_hull_distance(lm, mouth.x, mouth.y, aspect) / mouth.face_width
                 if track.at_mouth.update(distance):
                     state |= HandState.AT_MOUTH
                     track.mouth_history.clear()

@@ -8,6 +8,7 @@ a circle stays a circle on a 4:3 or 16:9 frame.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ ZONE_NAMES: tuple[str, ...] = ("microphone", "keyboard", "seat")
 class Polygon:
     """A simple polygon (convex or not) in normalised frame coordinates."""
 
-    __slots__ = ("bbox", "points")
+    __slots__ = ("_dx", "_dy", "_x0", "_x1", "_y0", "_y1", "bbox", "points")
 
     def __init__(self, points: Sequence[Sequence[float]]):
         pts = np.asarray(points, dtype=np.float64)
@@ -31,6 +32,10 @@ class Polygon:
             raise ValueError("polygon points must be finite numbers")
         self.points = pts
         self.bbox = (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
+        # Edges (x0, y0) → (x1, y1), precomputed: these tests run per hand per frame.
+        self._x0, self._y0 = pts[:, 0], pts[:, 1]
+        self._x1, self._y1 = np.roll(self._x0, -1), np.roll(self._y0, -1)
+        self._dx, self._dy = self._x1 - self._x0, self._y1 - self._y0
 
     def __repr__(self) -> str:
         return f"Polygon({self.points.round(3).tolist()})"
@@ -52,13 +57,12 @@ class Polygon:
         if xy.shape[0] == 0:
             return np.zeros(0, bool)
         px, py = xy[:, 0:1], xy[:, 1:2]
-        x0, y0 = self.points[:, 0], self.points[:, 1]
-        x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-        crosses = (y0 > py) != (y1 > py)
+        crosses = (self._y0 > py) != (self._y1 > py)
         with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = x0 + (py - y0) * (x1 - x0) / (y1 - y0)
-        inside = np.logical_and(crosses, px < x_at)
-        return (np.count_nonzero(inside, axis=1) % 2 == 1) & np.all(np.isfinite(xy[:, :2]), axis=1)
+            x_at = self._x0 + (py - self._y0) * self._dx / self._dy
+        inside = crosses & (px < x_at)
+        # NaN coordinates compare False everywhere, so they are never inside.
+        return np.count_nonzero(inside, axis=1) % 2 == 1
 
     def contains_point(self, x: float, y: float) -> bool:
         return bool(self.contains(np.array([[x, y]]))[0])
@@ -89,15 +93,14 @@ class Polygon:
             xy = xy[None, :]
         if xy.shape[0] == 0:
             return np.zeros(0)
-        scale = np.array([1.0, aspect])
-        p = xy[:, None, :2] * scale
-        a = self.points[None, :, :] * scale
-        b = np.roll(self.points, -1, axis=0)[None, :, :] * scale
-        ab = b - a
-        denom = np.maximum(np.sum(ab * ab, axis=2), 1e-12)
-        u = np.clip(np.sum((p - a) * ab, axis=2) / denom, 0.0, 1.0)
-        nearest = a + u[..., None] * ab
-        d = np.sqrt(np.min(np.sum((p - nearest) ** 2, axis=2), axis=1))
+        # Point-to-segment distances, all points × all edges at once, with y stretched by the aspect.
+        px, py = xy[:, 0:1], xy[:, 1:2] * aspect
+        ax, ay = self._x0, self._y0 * aspect
+        abx, aby = self._dx, self._dy * aspect
+        denom = np.maximum(abx * abx + aby * aby, 1e-12)
+        u = np.clip(((px - ax) * abx + (py - ay) * aby) / denom, 0.0, 1.0)
+        ex, ey = px - (ax + u * abx), py - (ay + u * aby)
+        d = np.sqrt(np.min(ex * ex + ey * ey, axis=1))
         d[self.contains(xy)] = 0.0
         return d
 
@@ -138,23 +141,49 @@ def _clip_to_box(poly: list[list[float]], x0: float, y0: float, x1: float, y1: f
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
     """The convex hull of N×2 points, counter-clockwise (Andrew's monotone chain); < 3 points come back as is."""
-    pts = np.unique(np.asarray(points, dtype=np.float64)[:, :2], axis=0)
-    if pts.shape[0] < 3:
-        return pts
+    pts = sorted(set(map(tuple, np.asarray(points, dtype=np.float64)[:, :2].tolist())))
+    if len(pts) < 3:
+        return np.array(pts, dtype=np.float64).reshape(-1, 2)
 
-    def half(seq: np.ndarray) -> list[np.ndarray]:
-        chain: list[np.ndarray] = []
-        for p in seq:
+    def half(seq: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        chain: list[tuple[float, float]] = []
+        for px, py in seq:
             while len(chain) >= 2:
-                a, b = chain[-2], chain[-1]
-                if (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) > 0:
+                (ax, ay), (bx, by) = chain[-2], chain[-1]
+                if (bx - ax) * (py - ay) - (by - ay) * (px - ax) > 0:
                     break
                 chain.pop()
-            chain.append(p)
+            chain.append((px, py))
         return chain
 
     lower, upper = half(pts), half(pts[::-1])
-    return np.array(lower[:-1] + upper[:-1])
+    return np.array(lower[:-1] + upper[:-1], dtype=np.float64)
+
+
+def point_to_hull_distance(points: np.ndarray, x: float, y: float, aspect: float = 1.0) -> float:
+    """Distance from (x, y) to the convex hull of ``points`` (0 inside it), in frame-width units.
+
+    Plain Python over the hull's few edges: for one point this is several times faster than numpy's per-call cost.
+    """
+    hull = convex_hull(points).tolist()
+    if not hull:
+        return math.inf
+    pts = [(hx, hy * aspect) for hx, hy in hull]
+    py_ = y * aspect
+    if len(pts) < 3:
+        return min(math.hypot(hx - x, hy - py_) for hx, hy in pts)
+    inside = True
+    best = math.inf
+    for i, (ax, ay) in enumerate(pts):
+        bx, by = pts[(i + 1) % len(pts)]
+        abx, aby = bx - ax, by - ay
+        # Counter-clockwise hull: the point is inside when it is left of (or on) every edge.
+        if abx * (py_ - ay) - aby * (x - ax) < 0:
+            inside = False
+        denom = abx * abx + aby * aby
+        u = 0.0 if denom <= 0 else min(1.0, max(0.0, ((x - ax) * abx + (py_ - ay) * aby) / denom))
+        best = min(best, math.hypot(x - (ax + u * abx), py_ - (ay + u * aby)))
+    return 0.0 if inside else best
 
 
 WHOLE_FRAME: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
