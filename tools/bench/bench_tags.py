@@ -129,8 +129,12 @@ def bench_scripted(fps: float, phases: list[float]) -> dict[str, dict[str, float
             row["open"].append(open_lat)
             row["close"].append(close_lat)
             if behaviour == "hand_at_mic":
+                # Visible = the first frame the hand is in the zone (by the encoder's rule), not the nominal time.
                 contact = first_contact_frame(builder, seconds, fps, settings)
                 predicted = [i for i, e in events if e.behaviour == behaviour and e.predicted and e.open]
+                opened = [i for i, e in events if e.behaviour == behaviour and e.open and not e.predicted]
+                if contact is not None and opened:
+                    row["open"][-1] = opened[0] - contact
                 if contact is not None and predicted:
                     row["lead"].append(contact - predicted[0])
     out = {b: {k: statistics.median(v) if v else math.nan for k, v in r.items()} for b, r in rows.items()}
