@@ -51,6 +51,8 @@ class FaceState(enum.IntFlag):
     """Larger than the presenter's own baseline by the lean-in ratio."""
     MOUTH_COVERED = 32
     """A hand is at the mouth."""
+    FRONTAL = 64
+    """Detected and facing the camera (not turned)."""
 
 
 class HandState(enum.IntFlag):
@@ -397,6 +399,8 @@ class BehaviourEncoder:
             yaw = math.degrees(math.asin(max(-1.0, min(1.0, offset))))
         if self.settings.turned_away.enabled and self._turned.update(abs(yaw)):
             state |= FaceState.TURNED
+        else:
+            state |= FaceState.FRONTAL
         return state, float(face.confidence), float(size if math.isfinite(size) else 0.0)
 
     def _pose(self, pose: PartResult | None, lm: np.ndarray, aspect: float) -> tuple[PoseState, float, float]:
