@@ -129,6 +129,14 @@ def test_turned_face_with_yaw_hysteresis():
     assert turned == [False, True, True, True, False, True]
 
 
+def test_side_camera_yaw_offset():
+    """A camera beside the presenter sees their normal, mic-facing pose at 35°: with the offset that is frontal."""
+    enc = _encoder(turned_away={"yaw_offset_deg": 35})
+    states = [enc.encode(i / FPS, i, [syn.face_result(i / FPS, i, yaw_deg=y)]) for i, y in enumerate([35, 30, -10])]
+    assert [bool(s.face_state & FaceState.TURNED) for s in states] == [False, False, True]
+    assert states[0].face_state & FaceState.FRONTAL
+
+
 def test_head_turn_seen_by_the_pose_when_the_face_is_lost():
     enc = _encoder()
     s = enc.encode(0.0, 0, [syn.no_face(0, 0), syn.pose_result(0, 0, head_yaw_deg=70)])

@@ -397,7 +397,8 @@ class BehaviourEncoder:
             half = (box[2] - box[0]) / 2
             offset = (lm[FACE_NOSE_TIP, 0] - (box[0] + box[2]) / 2) / max(half, 1e-6)
             yaw = math.degrees(math.asin(max(-1.0, min(1.0, offset))))
-        if self.settings.turned_away.enabled and self._turned.update(abs(yaw)):
+        turned = self.settings.turned_away
+        if turned.enabled and self._turned.update(abs(yaw - turned.yaw_offset_deg)):
             state |= FaceState.TURNED
         else:
             state |= FaceState.FRONTAL
@@ -425,7 +426,8 @@ class BehaviourEncoder:
             if not (math.isfinite(shoulder) and shoulder > 0):
                 d = (lm[POSE_SHOULDER_LEFT] - lm[POSE_SHOULDER_RIGHT]) * np.array([1.0, aspect])
                 shoulder = float(np.hypot(*d))
-            if self.settings.turned_away.enabled and self._head_turned.update(abs(_pose_head_yaw(lm))):
+            turned = self.settings.turned_away
+            if turned.enabled and self._head_turned.update(abs(_pose_head_yaw(lm) - turned.yaw_offset_deg)):
                 state |= PoseState.HEAD_TURNED
         else:
             cx, cy = _attr(pose, "shoulder_cx"), _attr(pose, "shoulder_cy")

@@ -191,6 +191,9 @@ class TurnedAwaySettings(Timing):
     """|yaw| beyond which the face is turned away from the camera/mic axis."""
     yaw_off_deg: float = Field(default=30.0, gt=0, lt=90)
     """|yaw| below which the face is back (value hysteresis; must not exceed ``yaw_on_deg``)."""
+    yaw_offset_deg: float = Field(default=0.0, ge=-60, le=60)
+    """The face's yaw (as the vision stage reports it) when the presenter faces the microphone. Set it when the
+    camera sees the presenter from the side, so that their normal position does not count as turned away."""
     face_lost_counts: bool = False
     """Also count a lost face as turned away when the pose shows the presenter in the seat but cannot tell the head's
     yaw. Off by default: face detectors also lose frontal faces (poor light, low camera), and a lost face whose head
