@@ -47,6 +47,15 @@ def test_unconfirmed_prediction_times_out():
     assert p.on_tag(_tag(open_=False), now=2.1) == []  # nothing left to release
 
 
+def test_repeated_open_tags_do_not_re_apply():
+    p = _preemptor()
+    assert len(p.on_tag(_tag(), now=1.0)) == 1
+    assert p.on_tag(_tag(end=1.5), now=1.5) == []  # the same open tag again (re-published, updated end)
+    assert [d.kind for d in p.tick(2.0)] == ["release"]  # timed out
+    assert p.on_tag(_tag(end=2.5), now=2.5) == []  # still open, seen again: stays released
+    assert len(p.on_tag(_tag(tag_id="t2"), now=3.0)) == 1  # a new tag is a new owner
+
+
 def test_contact_restarts_the_confirmation_clock():
     p = _preemptor()
     p.on_tag(_tag(predicted=True), now=1.0)

@@ -20,6 +20,7 @@ what "apply strategy X for owner" means (the strategy table, bounds, restore on 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -58,13 +59,22 @@ def _key(tag: Tag) -> str:
 
 
 class Preemptor:
-    """The pre-emptive decision logic. ``rules`` is ``BehaviourSettings.preempt``."""
+    """The pre-emptive decision logic. ``rules`` is ``BehaviourSettings.preempt``.
+
+    Idempotent in its inputs: the same open tag seen again changes nothing, and a tag released by the timeout is not
+    applied again when it is seen again (only a new tag, or a prediction turning into contact, is).
+    """
+
+    #: How many timed-out owners are remembered (bounded memory; tags are short-lived).
+    FINISHED_KEPT = 256
 
     def __init__(self, rules: Mapping[str, PreemptRule], fault_slack_s: float = 0.5):
         self.rules = dict(rules)
         #: A fault that ended this long before the tag started still confirms it (pre-roll of the audio window).
         self.fault_slack_s = fault_slack_s
         self._owners: dict[str, _Owner] = {}
+        # Owners released while their tag may still be open (timeout, cap): a repeated open tag must not re-apply.
+        self._finished: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def active(self) -> dict[str, str]:
         """Owner → strategy currently applied."""
@@ -92,7 +102,7 @@ class Preemptor:
                 owner.key, owner.rule, owner.tag_start = key, rule, tag.start
                 owner.deadline = max(owner.deadline, now + rule.confirm_timeout_s)
             return []
-        if rule is None:
+        if rule is None or (tag.id, key) in self._finished:
             return []
         return self._apply(tag, key, rule, now)
 
@@ -118,12 +128,14 @@ class Preemptor:
         out: list[PreemptDecision] = []
         for name, o in list(self._owners.items()):
             if not o.confirmed and now >= o.deadline:
-                del self._owners[name]
-                out.append(self._decision("release", name, o, now, f"not confirmed by the audio within "
-                                          f"{o.rule.confirm_timeout_s:g} s"))
+                reason = f"not confirmed by the audio within {o.rule.confirm_timeout_s:g} s"
             elif now - o.applied_t >= o.rule.max_hold_s:
-                del self._owners[name]
-                out.append(self._decision("release", name, o, now, f"held for the maximum {o.rule.max_hold_s:g} s"))
+                reason = f"held for the maximum {o.rule.max_hold_s:g} s"
+            else:
+                continue
+            del self._owners[name]
+            self._remember(name, o.key)
+            out.append(self._decision("release", name, o, now, reason))
         return out
 
     def release_all(self, now: float, reason: str) -> list[PreemptDecision]:
@@ -131,6 +143,11 @@ class Preemptor:
         out = [self._decision("release", name, o, now, reason) for name, o in self._owners.items()]
         self._owners.clear()
         return out
+
+    def _remember(self, owner: str, key: str) -> None:
+        self._finished[(owner, key)] = None
+        while len(self._finished) > self.FINISHED_KEPT:
+            self._finished.popitem(last=False)
 
     def _apply(self, tag: Tag, key: str, rule: PreemptRule, now: float) -> list[PreemptDecision]:
         o = _Owner(key, rule, tag.start, now, now + rule.confirm_timeout_s)
