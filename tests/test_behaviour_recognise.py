@@ -170,8 +170,8 @@ def test_camera_stop_closes_open_tags_at_the_last_frame():
         t = i / FPS
         opened += analyser.push(t, i, _person(t, i, face_width=0.24 if t >= 1.2 else 0.16))
     assert any(e.open for e in opened)
-    assert analyser.tick(59 / FPS + 0.2) == []  # a short wait is not a stall
-    closed = analyser.tick(59 / FPS + 1.0)  # then nothing for a second
+    assert analyser.tick(59 / FPS + 0.5) == []  # a short wait is not a stall (max_frame_gap_s = 1 s)
+    closed = analyser.tick(59 / FPS + 1.5)  # then nothing for 1.5 s
     assert len(closed) == 1 and not closed[0].open
     assert closed[0].end == pytest.approx(60 / FPS, abs=1e-6)  # last frame + one frame period
     assert analyser.recogniser.open_tags() == []
@@ -223,3 +223,17 @@ def test_behaviour_tag_is_a_tag():
     assert isinstance(tag, Tag)
     plain = as_tag(tag)
     assert type(plain) is Tag and plain.id == tag.id and plain.frame_indices == tag.frame_indices
+
+
+def test_slow_analysis_rate_keeps_tags_whole():
+    """On a slow box the vision stage may analyse only 3 frames a second: that is not a camera stall."""
+    analyser = BehaviourAnalyser(_settings())
+    fps = 3.0
+    events = []
+    for i in range(24):
+        t = i / fps
+        events += analyser.push(t, i, _person(t, i, face_width=0.24 if 3.0 <= t < 6.0 else 0.16))
+    events += analyser.finish(24 / fps)
+    tags = closed_tags(events)
+    assert [t.behaviour for t in tags] == ["lean_in"]
+    assert tags[0].start == pytest.approx(3.0) and tags[0].end == pytest.approx(6.0)

@@ -279,9 +279,10 @@ class BehaviourSettings(Section):
     min_part_confidence: float = Field(default=0.0, ge=0, le=1)
     """Detections below this confidence are treated as not detected. 0 trusts the vision stage's own score
     thresholds (``vision.face_min_score`` etc.); raise it to ignore weak detections here only."""
-    max_frame_gap_s: float = Field(default=0.5, gt=0)
-    """A gap between frames longer than this (camera stall) resets motion tracking and closes open tags at the
-    last frame seen; nothing is inferred about the time without pictures."""
+    max_frame_gap_s: float = Field(default=1.0, gt=0)
+    """A gap between analysed frames longer than this (camera stall, detectors stuck) resets motion tracking and
+    closes open tags at the last frame seen; nothing is inferred about the time without pictures. Keep it above the
+    frame period of the slowest analysis rate you run (the vision stage drops frames when behind)."""
     pre_roll_s: float = Field(default=0.3, ge=0)
     """Audio before a tag's start included in its analysis window."""
     post_roll_s: float = Field(default=0.2, ge=0)
