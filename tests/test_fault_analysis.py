@@ -231,8 +231,10 @@ def test_clipping_found_with_its_true_peak(shared_media: Path) -> None:
 # --- event location -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("at", [0.45, 1.3, 2.2])
+@pytest.mark.parametrize("at", [0.45, 1.3, 1.9])
 def test_hum_start_found_within_50ms_with_its_frequency(shared_media: Path, analyser_for, at: float) -> None:
+    """Hum at -30 dBFS switching on under speech; at least 1 s of it in the 3 s window (a 0.2 Hz measurement needs
+    about a second of signal: shorter tails are measured over 0.5–0.75 s, to ±0.3 Hz)."""
     name = MAINS_FILES[1]
     hum = mains_hum(shared_media, name, 120.0 + at, 3.0 - at) * 10 ** (-30 / 20)
     x = place(speech(shared_media, 3.0, offset=3.0), hum, at, 1.0)

@@ -319,11 +319,17 @@ class FaultAnalyser:
         if kind == "tone":
             a, b = int(region_s[0] * ANALYSIS_RATE), int(region_s[1] * ANALYSIS_RATE)
             if name == "hum":
+                # A hum that starts late in the region is diluted by the hum-free part: retry on the region's
+                # newest 1, 0.75 and 0.5 s before giving up.
                 hum = measure.measure_hum(x16[a:b], self.settings.mains_hz)
+                for seconds in (1.0, 0.75, 0.5):
+                    length = int(seconds * ANALYSIS_RATE)
+                    if hum is not None or length >= b - a:
+                        continue
+                    hum = measure.measure_hum(x16[b - length: b], self.settings.mains_hz)
                 if hum is None:
                     return region_s, None
-                span = _tone_span(x16, ANALYSIS_RATE, hum.freq, region_s, width=2.0, rise_db=6.0)
-                return span, hum.freq
+                return _tone_span(x16, ANALYSIS_RATE, hum.freq, region_s, width=4.0, rise_db=6.0), hum.freq
             # Feedback grows: measure where it is loudest, the last part of the region.
             na, nb = int(region_s[0] * rate), int(region_s[1] * rate)
             tail = native[max(na, nb - int(0.5 * rate)): nb]
@@ -568,10 +574,12 @@ def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, flo
     if onset is not None:
         # The zero-phase filter spreads the onset symmetrically, so the true onset is where the envelope reaches
         # half amplitude (-6 dB); look for it only near the change point, where speech bumps cannot pass for it.
-        near = np.arange(max(a, start_ms - 80), min(b, start_ms + 80))
-        reached = near[env_db[near] >= steady - 6.0]
-        if reached.size:
-            start_ms = int(reached[0])
+        # Walk back from just after the change point to the last moment the envelope was under half amplitude:
+        # a speech bump further back cannot pull the onset early.
+        near = np.arange(max(a, start_ms - 80), min(b, start_ms + 200))
+        below = near[env_db[near] < steady - 6.0]
+        if below.size:
+            start_ms = int(below[-1]) + 1
     active = np.flatnonzero(env_db[start_ms:b] >= steady - rise_db)
     end_ms = start_ms + int(active[-1]) + 1 if active.size else b
     if b - end_ms <= max(period_ms, 30):  # the envelope sags within one smoothing length of the edge
