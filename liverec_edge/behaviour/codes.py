@@ -181,6 +181,7 @@ class _ScaleBaseline:
         self.t_first: float | None = None
         self.t_last: float | None = None
         self.log_base: float | None = None
+        self.ratio = math.nan  # the latest ratio to the baseline
         self.close = _Schmitt(math.log(self.settings.ratio_on), math.log(self.settings.ratio_off))
 
     def update(self, t: float, size: float) -> float:
@@ -203,7 +204,8 @@ class _ScaleBaseline:
         self.close.update(log_ratio)
         tau = self.settings.relax_tau_s if self.close.state else self.settings.baseline_tau_s
         self.log_base += (1.0 - math.exp(-dt / tau)) * log_ratio
-        return math.exp(log_ratio)
+        self.ratio = math.exp(log_ratio)
+        return self.ratio
 
 
 @dataclass(slots=True, eq=False)  # identity, not value, equality: tracks hold arrays
@@ -333,7 +335,7 @@ class BehaviourEncoder:
         pose_result = max(poses, key=lambda r: r.confidence) if poses else None
         pose_lm = _valid_landmarks(pose_result, 13) if pose_result is not None else np.zeros((0, 2))
 
-        face_state, face_conf, face_size = self._face(t, face_result, pose_lm)
+        face_state, face_conf, face_size = self._face(face_result)
         pose_state, pose_conf, shoulder = self._pose(pose_result, pose_lm, aspect)
 
         # A newly seated presenter (after a spell with nobody) gets a fresh size baseline.
@@ -352,7 +354,9 @@ class BehaviourEncoder:
             if self.face_baseline.close.state and math.isfinite(lean_ratio):
                 face_state |= FaceState.CLOSE
         if pose_state & PoseState.PRESENT and shoulder > 0:
-            shoulder_ratio = self.shoulder_baseline.update(t, shoulder)
+            # A pose repeated by the schedule is not a new measurement: it keeps the last verdict.
+            fresh = not pose_state & PoseState.STALE
+            shoulder_ratio = self.shoulder_baseline.update(t, shoulder) if fresh else self.shoulder_baseline.ratio
             if math.isfinite(shoulder_ratio) and self.shoulder_baseline.close.state:
                 pose_state |= PoseState.LEANING_IN
             if not math.isfinite(lean_ratio):
@@ -378,7 +382,7 @@ class BehaviourEncoder:
 
     # -- parts ----------------------------------------------------------------------------------------------------
 
-    def _face(self, t: float, face: PartResult | None, pose_lm: np.ndarray) -> tuple[FaceState, float, float]:
+    def _face(self, face: PartResult | None) -> tuple[FaceState, float, float]:
         if face is None:
             return FaceState.ABSENT, 0.0, 0.0
         state = FaceState.PRESENT

@@ -257,7 +257,9 @@ class Recogniser:
         period = self._period if math.isfinite(self._period) else 0.0
         return last_true_t + period
 
-    def _step(self, track: _Track, s: BehaviourSet, verdict: Verdict, prediction: _Track | None = None) -> list:
+    def _step(
+        self, track: _Track, s: BehaviourSet, verdict: Verdict, prediction: _Track | None = None
+    ) -> list[BehaviourTag]:
         out: list[BehaviourTag] = []
         if verdict is not None:
             track.add(s.t, s.frame_index, verdict[0], verdict[1])
