@@ -199,6 +199,7 @@ class Daemon:
         self.config_path = Path(config_path) if config_path is not None else None
         self.log_level_override = log_level
         self.policy = policy
+        self._owns_notifier = notifier is None
         self.notifier = notifier or Notifier.from_environment()
         bus = EventBus()
         control = ControlState(armed=config.control.armed_at_start,
@@ -284,6 +285,8 @@ class Daemon:
         await self.pipeline.stop(self.ctx.config.daemon.shutdown_timeout_s)
         await asyncio.gather(*helpers, return_exceptions=True)
         self.ctx.bus.unsubscribe_owner("daemon")
+        if self._owns_notifier:
+            self.notifier.close()
         log.info("daemon stopped", extra=kv(reason=self._stop_reason, took_s=time.monotonic() - started,
                                             bus_drops=self.ctx.bus.dropped))
 

@@ -382,6 +382,9 @@ class RestartPolicy:
     max_failures: int = 5
     #: A stage that ran this long before failing is considered recovered: its failure count starts again.
     healthy_after_s: float = 30.0
+    #: How long a non-critical stage's ``start`` (loading models, connecting to the desk) may take before it counts
+    #: as stalled; capture has no such grace: READY=1 waits for it, and after READY it is tracked from its progress.
+    start_grace_s: float = 30.0
 
 
 @dataclass
@@ -509,10 +512,11 @@ class Pipeline:
     def stalled(self, stall_s: float, now: float | None = None) -> list[str]:
         """Names of stages whose progress is older than ``stall_s`` (an empty list means the pipeline is healthy).
 
-        Every stage gets ``stall_s`` from the pipeline's start to show progress. Non-critical stages that are
-        disabled, finished or backing off are left out, and get the grace again while restarting (STATUS reports
-        them): systemd restarting the whole daemon would interrupt capture for a stage the supervisor is already
-        handling. A critical stage is always tracked, from its last real progress.
+        Every stage gets ``stall_s`` from the pipeline's start to show progress; a non-critical stage still in
+        ``start`` gets ``policy.start_grace_s`` (model loading on a busy box). Non-critical stages that are disabled,
+        finished or backing off are left out (STATUS reports them): systemd restarting the whole daemon would
+        interrupt capture for a stage the supervisor is already handling. A critical stage is always tracked, from
+        its last real progress.
         """
         now = time.monotonic() if now is None else now
         stalled = []
@@ -527,7 +531,7 @@ class Pipeline:
             # progress. A non-critical one gets the grace again for each restart attempt.
             reference = record.first_started if last is None else last
             if not stage.critical and record.state == StageState.starting:
-                reference = max(reference, record.attempt_started)
+                reference = max(reference, record.attempt_started + max(0.0, self.policy.start_grace_s - stall_s))
             if now - reference > stall_s:
                 stalled.append(name)
         return stalled

@@ -1,8 +1,13 @@
 """The systemd notification protocol (``sd_notify``): READY, STATUS, WATCHDOG, RELOADING, STOPPING.
 
-systemd-python's ``daemon.notify`` is used when it is installed (the ``systemd`` extra); otherwise a tiny built-in
-notifier writes the same datagrams to ``$NOTIFY_SOCKET`` itself (a path, or an abstract socket written ``@name``).
-Without ``$NOTIFY_SOCKET`` (run by hand, in the demo) every call is a cheap no-op, so callers never branch on it.
+The daemon writes the datagrams to ``$NOTIFY_SOCKET`` itself (a path, or an abstract socket written ``@name``) on a
+**non-blocking** socket: when the service manager is not reading, a message is dropped (and logged once), never
+waited for. systemd-python's ``daemon.notify`` is supported (``prefer_builtin=False``) but not the default, for a
+reason measured on this project's platform: libsystemd sends on a blocking socket and systemd-python does not release
+the GIL around the call, so once the manager's queue is full (``net.unix.max_dgram_qlen``, 10 by default) *every*
+thread of the process stops, the capture threads included: audio and video would be lost over a status message.
+``tests/test_sdnotify.py`` pins that behaviour. Without ``$NOTIFY_SOCKET`` (run by hand, in the demo) every call is
+a cheap no-op, so callers never branch on it.
 
 Notifications must never take the daemon down: a full or vanished socket is logged once and otherwise ignored.
 """
@@ -69,8 +74,12 @@ class Notifier:
         self._failed_once = False
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None, *, prefer_builtin: bool = False) -> Notifier:
-        """Read ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``WATCHDOG_PID`` the way ``sd_watchdog_enabled`` does."""
+    def from_environment(cls, environ: Mapping[str, str] | None = None, *, prefer_builtin: bool = True) -> Notifier:
+        """Read ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``WATCHDOG_PID`` the way ``sd_watchdog_enabled`` does.
+
+        ``prefer_builtin=False`` uses systemd-python when it is installed (it reads ``os.environ`` itself), but see
+        the module docstring for why the daemon does not.
+        """
         env = os.environ if environ is None else environ
         address = env.get("NOTIFY_SOCKET", "")
         watchdog_usec = _parse_watchdog_usec(env)
@@ -103,6 +112,12 @@ class Notifier:
             self._failed_once = True
             log.warning("sd_notify message not delivered", extra=kv(backend=self.backend, message=message[:40]))
         return sent
+
+    def close(self) -> None:
+        """Release the socket; later calls are no-ops."""
+        sender, self._sender = self._sender, None
+        if isinstance(sender, SocketSender):
+            sender.close()
 
     def ready(self, status: str = "") -> bool:
         return self.notify("READY=1" + (f"\nSTATUS={_one_line(status)}" if status else ""))

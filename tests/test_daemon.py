@@ -10,7 +10,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 import test_daemon_standin as support
 from test_daemon_standin import (
     STALL_S,
@@ -50,13 +49,12 @@ def test_ready_then_watchdog_and_pings_stop_while_the_pipeline_stalls(
     assert daemon.wait(5) == 0
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_stop_signal_during_capture_exits_0_within_2_s(tmp_path: Path, notify: NotifyListener, launch, sig) -> None:
+def test_sigterm_during_capture_exits_0_within_2_s(tmp_path: Path, notify: NotifyListener, launch) -> None:
     daemon = launch(standin_argv(write_config(tmp_path / "c.yaml")))
     assert notify.wait_for(lambda m: m.startswith("READY=1"), 10), daemon.log()
     assert next_status_frames(notify) > 0  # frames are flowing: this is a stop *during* capture
     sent = time.monotonic()
-    daemon.signal(sig)
+    daemon.signal(signal.SIGTERM)
     code = daemon.wait(5)
     took = time.monotonic() - sent
     assert code == 0, daemon.log()
@@ -68,11 +66,12 @@ def test_a_stage_wedged_in_stop_cannot_hold_the_exit(tmp_path: Path, notify: Not
     daemon = launch(standin_argv(write_config(tmp_path / "c.yaml"), None, "--wedged-stop"))
     assert notify.wait_for(lambda m: m.startswith("READY=1"), 10), daemon.log()
     sent = time.monotonic()
-    daemon.signal(signal.SIGTERM)
+    daemon.signal(signal.SIGINT)  # Ctrl-C when run by hand: the same clean stop as SIGTERM
     assert daemon.wait(5) == 0, daemon.log()
     took = time.monotonic() - sent
     assert took < 2.0, f"took {took:.2f} s"
     assert "abandoning threads still busy at exit" in daemon.log()
+    assert "stopping reason=SIGINT" in daemon.log()
 
 
 def test_sighup_reload_keeps_capture_running_and_rejects_a_bad_file(
@@ -98,6 +97,7 @@ def test_sighup_reload_keeps_capture_running_and_rejects_a_bad_file(
         assert reloaded, daemon.log()[mark:]
         assert {"control.allow", "logging.level"} <= set(reloaded.group(1).split(","))
         assert daemon.wait_log(r"take effect only when the daemon restarts keys=capture.video_ring_seconds", 1, mark)
+        notify.skip_pending()  # a STATUS from before the reload must not count
         after = next_status_frames(notify)
         assert after > before, "the frame counter restarted or stopped: capture was disturbed by the reload"
         assert tablet.status(timeout=0.7) is None, "the new allowlist excludes loopback: no reply expected"
@@ -109,6 +109,7 @@ def test_sighup_reload_keeps_capture_running_and_rejects_a_bad_file(
         rejected = daemon.wait_log(r"config reload rejected.*problem=\"?daemon\.watchdog_stall_s", 3, after=mark)
         assert rejected, daemon.log()[mark:]
         assert tablet.status(timeout=0.7) is None, "the rejected file must not have replaced the allowlist"
+        notify.skip_pending()
         assert next_status_frames(notify) > after
         assert notify.wait_for(lambda m: m == "WATCHDOG=1", 3), "still healthy, still pinging"
         assert daemon.proc.poll() is None

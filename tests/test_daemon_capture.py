@@ -1,8 +1,14 @@
-"""The real ``liverec-edge run --config F`` with the real capture stage (synthetic and file sources) under a
-NOTIFY_SOCKET: READY, the watchdog, reload without disturbing capture, the tablet's view, and a clean stop."""
+"""The real ``liverec-edge run --config F``, with every production stage (``build_stages``) on synthetic and file
+sources, under a NOTIFY_SOCKET: READY, the watchdog, reload without disturbing capture, the tablet's view, a dead
+camera, and a clean stop.
+
+The analysis stages run real models here, on a box shared with other test runs, so the stall limit is a realistic
+few seconds rather than the stand-in tests' one second, and assertions about stalls name the capture stage.
+"""
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import time
@@ -12,10 +18,23 @@ from pathlib import Path
 import numpy as np
 import test_daemon_standin as support
 import yaml
-from test_daemon_standin import STALL_S, WATCHDOG_USEC, NotifyListener, OscClient, next_status_frames, write_config
+from test_daemon_standin import WATCHDOG_USEC, NotifyListener, OscClient, next_status_frames
+from test_daemon_standin import write_config as write_standin_config
 
 notify = support.notify_fixture
 launch = support.launch_fixture
+
+
+PRODUCTION_STALL_S = 4.0
+CAPTURE_STALLED = r"pipeline (still )?stalled.*stages=\S*capture"
+
+
+def write_config(path: Path, **sections: object) -> Path:
+    write_standin_config(path, **sections)
+    data = yaml.safe_load(path.read_text())
+    data["daemon"]["watchdog_stall_s"] = PRODUCTION_STALL_S
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def cli_argv(config: Path) -> list[str]:
@@ -47,7 +66,8 @@ def test_run_with_synthetic_capture_reload_status_and_stop(tmp_path: Path, notif
         assert status is not None, daemon.log()
         assert status["/liverec/status/audio_rate"] == [48000]
         assert status["/liverec/status/fps"][0] > 0  # type: ignore[operator]
-        assert status["/liverec/status/health"] == ["ok"]
+        health = str(status["/liverec/status/health"][0])
+        assert not health.startswith(("stalled", "starting")) and "capture" not in health, health
     finally:
         tablet.close()
 
@@ -60,6 +80,7 @@ def test_run_with_synthetic_capture_reload_status_and_stop(tmp_path: Path, notif
     daemon.signal(signal.SIGHUP)
     assert daemon.wait_log(r"config reloaded file=\S+ applied=logging.level", 3, after=mark), daemon.log()[mark:]
     assert daemon.wait_log(r"take effect only when the daemon restarts keys=capture.camera.fps", 1, after=mark)
+    notify.skip_pending()  # a STATUS from before the reload must not count
     after = next_status_frames(notify)
     assert after > before
     assert next_status_frames(notify) > after, "capture stopped counting after the reload"
@@ -85,7 +106,7 @@ def test_watchdog_stops_when_capture_runs_out_of_media(
     assert notify.wait_for(lambda m: m.startswith("READY=1"), 15), daemon.log()
     assert notify.wait_for(lambda m: m == "WATCHDOG=1", 3), daemon.log()
     # Both files end after ~2.6 s; one stall period later the pings must stop while the process lives on.
-    assert daemon.wait_log(r"pipeline stalled.*stages=\S*capture", 10), daemon.log()
+    assert daemon.wait_log(CAPTURE_STALLED, 30), daemon.log()  # generous: the box is shared with other test runs
     notify.collect(0.5)
     quiet = notify.collect(5 * WATCHDOG_USEC / 1e6)
     assert "WATCHDOG=1" not in quiet, quiet
@@ -103,9 +124,9 @@ def test_a_dead_camera_degrades_to_audio_only_without_losing_the_watchdog(
     assert notify.wait_for(lambda m: m.startswith("READY=1"), 15), daemon.log()
     assert daemon.wait_log(r"capture source failed stream=video", 5), daemon.log()
     # Audio keeps the pipeline progressing: systemd must not restart the daemon (and drop the audio) over a camera.
-    notify.collect(STALL_S + 0.5)
-    assert notify.wait_for(lambda m: m == "WATCHDOG=1", 3), daemon.log()
-    assert "pipeline stalled" not in daemon.log()
+    notify.collect(PRODUCTION_STALL_S + 0.5)
+    assert notify.wait_for(lambda m: m == "WATCHDOG=1", 5), daemon.log()
+    assert not re.search(CAPTURE_STALLED, daemon.log()), daemon.log()
     tablet = OscClient(daemon.control_port())
     try:
         status = tablet.status()

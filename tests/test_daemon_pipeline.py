@@ -317,3 +317,24 @@ def test_producers_stop_before_consumers() -> None:
 
     asyncio.run(scenario())
     assert order == ["producer", "consumer"]
+
+
+def test_a_slow_start_gets_the_start_grace_then_counts_as_stalled() -> None:
+    class SlowStart(StageBase):
+        name = "slow"
+
+        async def start(self, ctx: StageContext) -> None:
+            await asyncio.sleep(30)  # loading models on a busy box, or wedged
+
+    async def scenario() -> None:
+        policy = RestartPolicy(start_grace_s=0.5)
+        pipeline = Pipeline(make_ctx(), [Ticker(), SlowStart()], policy)
+        pipeline.start()
+        await asyncio.sleep(0.3)
+        assert pipeline.records["slow"].state == StageState.starting
+        assert pipeline.stalled(stall_s=0.1) == [], "within the start grace, longer than stall_s"
+        await asyncio.sleep(0.4)
+        assert pipeline.stalled(stall_s=0.1) == ["slow"], "a start that never ends is a stall in the end"
+        await pipeline.stop(0.3)
+
+    asyncio.run(scenario())

@@ -97,24 +97,41 @@ STANDIN_SCRIPT = Path(__file__).resolve()
 
 
 class NotifyListener:
-    """A bound NOTIFY_SOCKET: what systemd would receive from the daemon, message by message."""
+    """A bound NOTIFY_SOCKET read continuously, as systemd does: what the daemon sent, message by message."""
 
     def __init__(self, path: Path):
+        import queue
         import socket
+        import threading
 
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
         self.messages: list[str] = []
+        self._inbox: queue.Queue[str] = queue.Queue()
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._closed.is_set():
+            try:
+                self._inbox.put(self.sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str | None:
-        """The first message from now on that satisfies ``predicate`` (None if ``timeout`` passes first)."""
+        """The first message not yet looked at that satisfies ``predicate`` (None if ``timeout`` passes first)."""
+        import queue
+
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
             try:
-                message = self.sock.recv(4096).decode()
-            except TimeoutError:
+                message = self._inbox.get(timeout=left)
+            except queue.Empty:
                 return None
             self.messages.append(message)
             if predicate(message):
@@ -126,7 +143,15 @@ class NotifyListener:
         self.wait_for(lambda m: got.append(m) is not None, seconds)
         return got
 
+    def skip_pending(self) -> None:
+        """Forget what arrived so far: the next wait looks only at what comes from now on."""
+        self.collect(0.01)
+        while not self._inbox.empty():
+            self.messages.append(self._inbox.get_nowait())
+
     def close(self) -> None:
+        self._closed.set()
+        self._reader.join(2)
         self.sock.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +104,50 @@ def test_watchdog_meant_for_another_pid_is_ignored() -> None:
     assert Notifier.from_environment({"WATCHDOG_USEC": "3000000", "WATCHDOG_PID": other_pid}).watchdog_usec is None
     mine = Notifier.from_environment({"WATCHDOG_USEC": "3000000", "WATCHDOG_PID": str(os.getpid())})
     assert mine.watchdog_usec == 3_000_000
+
+
+def test_a_manager_that_does_not_read_never_blocks_the_builtin_notifier(
+    notify_socket: tuple[socket.socket, str],
+) -> None:
+    _, address = notify_socket  # bound, never read: its queue fills after max_dgram_qlen datagrams
+    notifier = Notifier.from_environment({"NOTIFY_SOCKET": address})
+    assert notifier.backend == "builtin", "the daemon's default"
+    caller = threading.Thread(target=lambda: [notifier.watchdog() for _ in range(200)], daemon=True)
+    caller.start()
+    caller.join(10)
+    assert not caller.is_alive(), "the caller blocked"
+    assert notifier.watchdog() is False, "a full queue drops the message instead"
+    notifier.close()
+
+
+FREEZE_PROBE = """
+import os, socket, sys, threading, time
+path = sys.argv[1]
+receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+receiver.bind(path)                      # a service manager that does not read
+os.environ["NOTIFY_SOCKET"] = path
+from systemd import daemon
+threading.Thread(target=lambda: [daemon.notify("WATCHDOG=1") for _ in range(10_000)], daemon=True).start()
+for tick in range(20):
+    time.sleep(0.1)
+    print(tick, flush=True)              # a capture thread stands for every other thread of the daemon
+"""
+
+
+def test_why_the_builtin_notifier_is_the_default(tmp_path: Path) -> None:
+    """systemd-python blocks in sd_notify *holding the GIL* once the manager's queue is full: the whole process
+    stops. If this starts failing, systemd-python has been fixed and could be the default again."""
+    pytest.importorskip("systemd.daemon")
+    import subprocess
+    import sys
+
+    probe = subprocess.Popen([sys.executable, "-c", FREEZE_PROBE, str(tmp_path / "full.sock")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = probe.communicate(timeout=6)
+        froze = False
+    except subprocess.TimeoutExpired:
+        probe.kill()
+        out, _ = probe.communicate()
+        froze = True
+    assert froze and len(out.split()) < 20, f"the other thread kept running: {out.split()[-3:]}"
