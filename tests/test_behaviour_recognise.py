@@ -4,10 +4,15 @@ vision stage's conventions (``behaviour.synthetic``); the real-detector runs are
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from liverec_edge.behaviour import synthetic as syn
-from liverec_edge.behaviour.recognise import BehaviourAnalyser, BehaviourTag, as_tag, closed_tags
+from liverec_edge.behaviour.codes import BehaviourSet, PartCode
+from liverec_edge.behaviour.recognise import BehaviourAnalyser, BehaviourTag, Recogniser, as_tag, closed_tags
 from liverec_edge.behaviour.settings import BehaviourSettings
 from liverec_edge.types import Tag
 
@@ -196,7 +201,7 @@ def test_image_series_is_bounded_and_evenly_thinned():
     tag = closed_tags([e for _, e in events])[0]
     assert tag.behaviour == "turned_away"
     assert 25 <= len(tag.frame_indices) <= 50
-    steps = {b - a for a, b in zip(tag.frame_indices, tag.frame_indices[1:], strict=False)}
+    steps = {b - a for a, b in itertools.pairwise(tag.frame_indices)}
     assert len(steps) == 1  # evenly spaced
     assert tag.frame_indices[0] == 15
 
@@ -237,3 +242,35 @@ def test_slow_analysis_rate_keeps_tags_whole():
     tags = closed_tags(events)
     assert [t.behaviour for t in tags] == ["lean_in"]
     assert tags[0].start == pytest.approx(3.0) and tags[0].end == pytest.approx(6.0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    flags=st.lists(st.tuples(st.integers(0, 127), st.integers(0, 127), st.integers(0, 63)), min_size=1, max_size=300),
+    gaps=st.lists(st.sampled_from([PERIOD, PERIOD, PERIOD, 2 * PERIOD, 1.5]), min_size=1, max_size=300),
+)
+def test_any_code_sequence_gives_well_formed_tags(flags, gaps):
+    """Whatever the codes (random state flags, irregular frame times, stalls): every tag that opens closes once,
+    spans of one behaviour never overlap, start <= end, and ids are unique per tag."""
+    recogniser = Recogniser(_settings())
+    events: list[BehaviourTag] = []
+    t = 0.0
+    for i, (face, hand, pose) in enumerate(flags):
+        t += gaps[i % len(gaps)]
+        s = BehaviourSet(t, i, PartCode(face, 0.9), (PartCode(hand, 0.8),), PartCode(pose, 0.9))
+        events += recogniser.push(s)
+    events += recogniser.finish(t + PERIOD)
+    assert recogniser.open_tags() == []
+    closed = [e for e in events if not e.open]
+    assert len({e.id for e in closed}) == len(closed)
+    assert {e.id for e in events if e.open} <= {e.id for e in closed}
+    for e in events:
+        assert e.start <= e.end and 0.0 <= e.confidence <= 1.0
+    by_behaviour: dict[str, list[BehaviourTag]] = {}
+    for e in closed:
+        if not e.predicted:
+            by_behaviour.setdefault(e.behaviour, []).append(e)
+    for spans in by_behaviour.values():
+        spans.sort(key=lambda e: e.start)
+        for a, b in itertools.pairwise(spans):
+            assert a.end <= b.start + 1e-9
