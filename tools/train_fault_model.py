@@ -60,6 +60,7 @@ class TrainConfig:
     seed: int = 0
     frames: int = 100
     representative: int = 300
+    augment: bool = True
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -150,14 +151,13 @@ def build_classifier(frames: int, channels: int, cfg: TrainConfig, unroll: bool 
 
 
 def build_mask_model(frames: int, n_mels: int, batch: int | None = None):
-    """Convolutional mask estimator: ±60 ms of context per frame, one sigmoid per (frame, band)."""
+    """Convolutional mask estimator: ±40 ms of context per frame, one sigmoid per (frame, band)."""
     import keras
     from keras import layers
 
     inputs = keras.Input((frames, n_mels), batch_size=batch, name="features")
-    x = layers.Conv1D(96, 5, padding="same", activation="relu")(inputs)
-    x = layers.Conv1D(96, 5, padding="same", activation="relu")(x)
-    x = layers.Conv1D(96, 3, padding="same", activation="relu")(x)
+    x = layers.Conv1D(64, 5, padding="same", activation="relu")(inputs)
+    x = layers.Conv1D(64, 5, padding="same", activation="relu")(x)
     outputs = layers.Conv1D(n_mels, 1, padding="same", activation="sigmoid", name="mask")(x)
     return keras.Model(inputs, outputs, name="fault_mask")
 
@@ -212,13 +212,50 @@ def tflite_predict(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------ train
-def fit(model, x_train, y_train, x_val, y_val, cfg: TrainConfig, loss: str = "binary_crossentropy") -> int:
+def augmented_batches(x: np.ndarray, y: np.ndarray, band_scale: np.ndarray, cfg: TrainConfig):
+    """Training batches with channel jitter on the standardised log-mel: a random gain (±3 dB) and spectral tilt
+    (±3 dB across the band) per window, the same on the mixture and on the separated background (a gain scales
+    both), plus a little feature noise. The talker's microphone and level in another room are not ours."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(cfg.seed + 7)
+            self.order = self.rng.permutation(len(x))
+            self.ramp = np.linspace(-0.5, 0.5, band_scale.size, dtype=np.float32)
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(x) / cfg.batch_size))
+
+        def __getitem__(self, index: int):
+            rows = self.order[index * cfg.batch_size : (index + 1) * cfg.batch_size]
+            gain = self.rng.uniform(-0.69, 0.69, (len(rows), 1, 1)).astype(np.float32)  # ln power: ±3 dB
+            tilt = self.rng.uniform(-0.69, 0.69, (len(rows), 1, 1)).astype(np.float32)
+            shift = (gain + tilt * self.ramp) / band_scale  # in standard units of each band
+            noise = self.rng.normal(0.0, 0.05, (len(rows), *x.shape[1:])).astype(np.float32)
+            return x[rows] + shift + noise, y[rows]
+
+        def on_epoch_end(self) -> None:
+            self.order = self.rng.permutation(len(x))
+
+    return Batches()
+
+
+def fit(model, x_train, y_train, x_val, y_val, cfg: TrainConfig, loss: str = "binary_crossentropy",
+        band_scale: np.ndarray | None = None) -> int:
+    """Train with early stopping on validation loss; with ``band_scale`` (per-channel std) the channel jitter of
+    :func:`augmented_batches` is applied."""
     import keras
 
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
-    history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.epochs,
-                        batch_size=cfg.batch_size, callbacks=[stop], verbose=2, shuffle=True)
+    if band_scale is not None:
+        history = model.fit(augmented_batches(x_train, y_train, band_scale, cfg), validation_data=(x_val, y_val),
+                            epochs=cfg.epochs, callbacks=[stop], verbose=2)
+    else:
+        history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.epochs,
+                            batch_size=cfg.batch_size, callbacks=[stop], verbose=2, shuffle=True)
     return int(np.argmin(history.history["val_loss"])) + 1
 
 
@@ -227,7 +264,7 @@ def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 
 
 def train_variant(name: str, inputs: dict[str, np.ndarray], labels: dict[str, np.ndarray], cfg: TrainConfig,
-                  work: Path) -> dict:
+                  work: Path, band_scale: np.ndarray) -> dict:
     """Train one classifier on ``inputs`` (per split), export int8, score val/test with float and int8."""
     import keras
 
@@ -235,7 +272,9 @@ def train_variant(name: str, inputs: dict[str, np.ndarray], labels: dict[str, np
     frames, channels = inputs["train"].shape[1:]
     model = build_classifier(frames, channels, cfg)
     started = time.monotonic()
-    best_epoch = fit(model, inputs["train"], labels["train"], inputs["val"], labels["val"], cfg)
+    best_epoch = fit(model, inputs["train"], labels["train"], inputs["val"], labels["val"], cfg,
+                     band_scale=band_scale if cfg.augment else None)
+    model.save_weights(work / f"{name}.weights.h5")  # for diagnosis; not shipped
     train_s = time.monotonic() - started
     float_scores = {s: model.predict(inputs[s], batch_size=256, verbose=0) for s in ("val", "test")}
     unrolled = build_classifier(frames, channels, cfg, unroll=True, batch=1)
@@ -248,6 +287,8 @@ def train_variant(name: str, inputs: dict[str, np.ndarray], labels: dict[str, np
     path.write_bytes(convert_int8(unrolled, rep))
     convert_s = time.monotonic() - started
     int8_scores = {s: tflite_predict(path, inputs[s]) for s in ("val", "test")}
+    np.savez(work / f"{name}_scores.npz", **{f"{k}_{s}": v[s] for k, v in (("float", float_scores),
+                                                                              ("int8", int8_scores)) for s in v})
     return {"name": name, "model": model, "path": path, "float": float_scores, "int8": int8_scores,
             "best_epoch": best_epoch, "train_s": round(train_s, 1), "convert_s": round(convert_s, 1)}
 
@@ -278,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data, 1 epoch, 20-frame windows, output in a temp dir unless --out is given")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-augment", action="store_true", help="no gain/tilt/noise jitter of the features")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -289,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.mask is None:
         args.mask = "on" if args.smoke else "compare"
-    cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed)
+    cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed, augment=not args.no_augment)
     out_dir = args.out
     if args.smoke:
         cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16)
@@ -317,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries: dict[str, dict] = {}
 
     if args.mask in ("off", "compare"):
-        results["plain"] = train_variant("plain", plain, labels, cfg, work)
+        results["plain"] = train_variant("plain", plain, labels, cfg, work, std)
         summaries["plain"] = summarise(results["plain"], labels)
         print(f"plain: test macro-F1 float {summaries['plain']['float']['test']['macro_f1']} "
               f"int8 {summaries['plain']['int8']['test']['macro_f1']}", file=sys.stderr)
@@ -349,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         mask_mae = float(np.mean(np.abs(tflite_predict(mask_path, plain["val"]) - irm_val)))
         mask_info = {"path": mask_path, "mean": sep_mean, "std": sep_std, "best_epoch": mask_epoch,
                      "val_mae_int8": round(mask_mae, 4)}
-        results["masked"] = train_variant("masked", masked, labels, cfg, work)
+        results["masked"] = train_variant("masked", masked, labels, cfg, work, np.concatenate([std, sep_std]))
         summaries["masked"] = summarise(results["masked"], labels)
         print(f"masked: test macro-F1 float {summaries['masked']['float']['test']['macro_f1']} "
               f"int8 {summaries['masked']['int8']['test']['macro_f1']} (mask val MAE {mask_mae:.3f})",
@@ -405,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": {k: (out_dir / v).stat().st_size for k, v in files.items() if v},
     })
     (out_dir / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps({"out": str(out_dir), "chosen": chosen,
+    print(json.dumps({"out": str(out_dir), "work": str(work), "chosen": chosen,
                       "test_macro_f1": {k: {"float": v["float"]["test"]["macro_f1"],
                                             "int8": v["int8"]["test"]["macro_f1"]} for k, v in summaries.items()},
                       "sizes": report["sizes"]}))

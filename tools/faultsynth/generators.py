@@ -40,6 +40,13 @@ def lowpass(x: np.ndarray, cutoff: float, order: int = 4) -> np.ndarray:
     return sosfilt(sos, x).astype(np.float32)
 
 
+def bandlimit(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """2nd-order high-pass at ``lo`` and 4th-order low-pass at ``hi`` (a band-limited channel)."""
+    sos = np.vstack([butter(2, lo, btype="highpass", fs=RATE, output="sos"),
+                     butter(4, min(hi, RATE / 2 - 100), btype="lowpass", fs=RATE, output="sos")])
+    return sosfilt(sos, x).astype(np.float32)
+
+
 def coloured_noise(rng: np.random.Generator, n: int, slope_db_per_octave: float) -> np.ndarray:
     """Gaussian noise with a power-law spectrum (0 = white, −3 = pink, −6 = brown), unit RMS."""
     spectrum = np.fft.rfft(rng.standard_normal(n))

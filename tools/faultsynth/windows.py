@@ -69,7 +69,11 @@ def _speech(rng: np.random.Generator, sources: SplitSources, n: int, augment: bo
             alpha = float(rng.uniform(-0.6, 0.6))
             x = (x - alpha * np.concatenate([[0.0], x[:-1]])).astype(np.float32)
         if rng.random() < 0.4:
-            x = gen.reverberate(rng, x, wet=float(rng.uniform(0.1, 0.5)))
+            x = gen.bandlimit(x, float(rng.uniform(60, 350)), float(rng.uniform(3000, 7500)))  # phone/old/cheap mic
+        elif rng.random() < 0.4:  # proximity effect of a close cardioid: a broad bass boost under 250 Hz
+            x = (x + float(rng.uniform(0.5, 2.0)) * gen.lowpass(x, float(rng.uniform(150, 300)), 2)).astype(np.float32)
+        if rng.random() < 0.4:
+            x = gen.reverberate(rng, x, wet=float(rng.uniform(0.1, 0.6)))
         return name, x
     return name, _excerpt(rng, audio, n)
 
@@ -133,6 +137,13 @@ def make_window(rng: np.random.Generator, sources: SplitSources, augment: bool =
         elif fault == "background_music":
             _, music = sources.music[int(rng.integers(len(sources.music)))]
             sig = _excerpt(rng, music, n)
+            if augment and rng.random() < 0.5:  # other keys/tempi/timbres than the two training tracks
+                from scipy.signal import resample_poly
+
+                up, down = [(5, 4), (4, 5), (6, 5), (5, 6)][int(rng.integers(4))]
+                sig = resample_poly(_excerpt(rng, music, int(n * up / down) + 64), down, up)[:n].astype(np.float32)
+                sig = np.pad(sig, (0, max(0, n - sig.size)))
+                sig = gen.bandlimit(sig, float(rng.uniform(40, 300)), float(rng.uniform(3000, 7900)))
             if rng.random() < 0.5:  # heard through the room from a speaker: duller and reverberant
                 sig = gen.reverberate(rng, gen.lowpass(sig, float(rng.uniform(2500, 6000)), 2), 0.4)
             target = float(rng.uniform(max(-60.0, level_db - 25.0), level_db - 6.0))
@@ -220,6 +231,11 @@ def make_window(rng: np.random.Generator, sources: SplitSources, augment: bool =
         if peak > 0.95:  # a loud pop or howl without the clipping label must not overload: the desk trims it
             scale = 0.95 / peak
             mixture, talker, background = mixture * scale, talker * scale, background * scale
+    if augment and rng.random() < 0.3:
+        # the channel (microphone, preamp, codec) colours everything alike; mild enough to keep every label true
+        lo, hi = float(rng.uniform(20, 90)), float(rng.uniform(5000, 7900))
+        mixture, talker, background = (gen.bandlimit(np.asarray(part, np.float32), lo, hi)
+                                       for part in (mixture, talker, background))
     if not labels.any():
         labels[FAULT_TYPES.index("clean")] = 1
     return Window(

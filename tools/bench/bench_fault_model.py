@@ -1,0 +1,96 @@
+"""Fault model speed and memory: latency per 1 s window including features, one thread; RSS the model adds.
+
+    .venv/bin/python tools/bench/bench_fault_model.py [--model-dir models/faults] [--repeats 300]
+
+Prints medians of wall time and of CPU time (process time: what the window costs on an idle core, robust to other
+processes sharing the box), for the log-mel of a 1.015 s window at 16 kHz, the model alone, and both; plus the
+resident-memory growth from loading the model and running it once, and the file sizes. Targets: ≤ 3 ms per window
+with features, ≤ 20 MB RSS, ≤ 1.5 MB of model files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from liverec_edge.audio.features import FeatureParams, logmel  # noqa: E402
+
+
+def rss_mb() -> float:
+    """Current resident set size (Linux /proc), MB."""
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * resource.getpagesize() / 1e6
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of ``fn()``."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return float(np.median(wall) * 1e3), float(np.median(cpu) * 1e3)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, default=REPO / "models" / "faults")
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--media", type=Path, default=REPO.parent / "shared" / "media")
+    args = parser.parse_args(argv)
+
+    from liverec_edge.media import decode_audio
+
+    speech, _ = decode_audio(args.media / "speech" / "jfk.wav", 16_000)
+    samples = speech[16_000 : 16_000 + FeatureParams().n_samples(100)]
+    window = logmel(samples)
+    for _ in range(20):
+        logmel(samples)
+
+    from liverec_edge.audio.model import FaultModel
+    from liverec_edge.tflite import _interpreter_class
+
+    # the interpreter library is shared by every model of the daemon: count it separately from this model
+    before_library = rss_mb()
+    _interpreter_class()
+    before = rss_mb()
+
+    model = FaultModel.load(args.model_dir, num_threads=1)
+    model.scores(window)
+    rss_delta = rss_mb() - before
+    for _ in range(20):
+        model.scores(window)
+
+    features_ms = timed(lambda: logmel(samples), args.repeats)
+    model_ms = timed(lambda: model.scores(window), args.repeats)
+    total_ms = timed(lambda: model.scores(logmel(samples)), args.repeats)
+    sizes = {p.name: p.stat().st_size for p in sorted(args.model_dir.glob("*.tflite"))}
+    result = {
+        "window_s": round(samples.size / 16_000, 3),
+        "features_ms": {"wall_median": round(features_ms[0], 3), "cpu_median": round(features_ms[1], 3)},
+        "model_ms": {"wall_median": round(model_ms[0], 3), "cpu_median": round(model_ms[1], 3)},
+        "total_ms": {"wall_median": round(total_ms[0], 3), "cpu_median": round(total_ms[1], 3)},
+        "rss_delta_mb": round(rss_delta, 2),
+        "interpreter_library_rss_mb": round(before - before_library, 2),
+        "file_bytes": sizes,
+        "with_mask": model.with_mask,
+        "targets": {"total_ms": 3.0, "rss_delta_mb": 20.0, "file_bytes": 1_500_000},
+    }
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
