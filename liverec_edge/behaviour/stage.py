@@ -7,13 +7,23 @@ is ticked with the clock so open tags still close.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from liverec_edge.logs import kv
 from liverec_edge.pipeline import TOPIC_PARTS, TOPIC_TAGS, DropOldestQueue, HealthValue, StageBase, StageContext
 
 #: With no analysed frame for this long, the recogniser is told time has moved on.
 IDLE_TICK_S = 0.5
+
+log = logging.getLogger("liverec_edge.behaviour")
+
+
+def inactive_for_lack_of_zones(settings: Any) -> list[str]:
+    """Enabled behaviours that need a zone the config does not give (so the installer hears about it once)."""
+    needs = {"hand_at_mic": settings.zones.microphone, "typing": settings.zones.keyboard}
+    return [b for b, zone in needs.items() if zone is None and settings.timing(b).enabled]
 
 
 class BehaviourStage(StageBase):
@@ -32,6 +42,9 @@ class BehaviourStage(StageBase):
 
         self._parts = ctx.bus.subscribe(TOPIC_PARTS, owner=self.name, maxsize=8)
         self.analyser = BehaviourAnalyser(ctx.config.behaviour, id_prefix="t")
+        for behaviour in inactive_for_lack_of_zones(ctx.config.behaviour):
+            log.warning("behaviour cannot be recognised: its zone is not configured (see `liverec-edge zones`)",
+                        extra=kv(behaviour=behaviour))
 
     async def run(self, ctx: StageContext) -> None:
         assert self._parts is not None and self.analyser is not None, "run() before start()"
