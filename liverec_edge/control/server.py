@@ -130,8 +130,8 @@ class ControlServer:
             if transport.get_write_buffer_size() > MAX_REPLY_BUFFER_BYTES:
                 self.stats.replies_dropped += 1
                 continue
+            self.stats.replies += 1  # counted first: the peer may act on the reply before this line runs again
             transport.sendto(datagram, addr)
-            self.stats.replies += 1
 
     # --- protocol ----------------------------------------------------------------------------------------------
 
