@@ -225,7 +225,7 @@ class OscClient:
     def send_raw(self, data: bytes) -> None:
         self.sock.sendto(data, self.target)
 
-    def receive(self, timeout: float = 2.0) -> dict[str, list[object]] | None:
+    def receive(self, timeout: float = 3.0) -> dict[str, list[object]] | None:
         """One reply packet as address → arguments (bundles flattened); None if nothing came."""
         from pythonosc.osc_packet import OscPacket
 
@@ -236,7 +236,7 @@ class OscClient:
             return None
         return {timed.message.address: list(timed.message.params) for timed in OscPacket(data).messages}
 
-    def status(self, timeout: float = 2.0) -> dict[str, list[object]] | None:
+    def status(self, timeout: float = 3.0) -> dict[str, list[object]] | None:
         self.send("/liverec/status")
         return self.receive(timeout)
 
