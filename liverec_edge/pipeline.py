@@ -580,6 +580,7 @@ class CaptureStage(StageBase):
     def __init__(self) -> None:
         super().__init__()
         self.runner: Any = None
+        self._stopped_runner: Any = None
         self._slot: Any = None
         self._audio_t: float | None = None
         self._frames_published = 0
@@ -590,7 +591,7 @@ class CaptureStage(StageBase):
 
         # The default CaptureClock reads time.monotonic(): progress, stall checks and capture times share one clock.
         runner = CaptureRunner(ctx.config.capture, CaptureClock())
-        self.runner = runner
+        self.runner, self._stopped_runner = runner, None
         ctx.clock = runner.clock.now
         ctx.rings.video = runner.video_ring
         ctx.rings.audio = runner.audio_ring
@@ -643,6 +644,7 @@ class CaptureStage(StageBase):
         runner, self.runner = self.runner, None
         if runner is None:
             return
+        self._stopped_runner = runner  # its final figures stay readable through health()
         if self._slot is not None:
             runner.unsubscribe(self._slot)
             self._slot = None
@@ -657,7 +659,7 @@ class CaptureStage(StageBase):
         return self.meter.last if self.meter.last is not None else self.meter.created
 
     def health(self) -> Mapping[str, HealthValue]:
-        runner = self.runner
+        runner = self.runner or self._stopped_runner
         if runner is None:
             return {}
         status = runner.status()

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from liverec_edge.control.server import ControlServer
+from liverec_edge.control.server import ControlServer, ControlStats
 from liverec_edge.control.state import DaemonStatus
 from liverec_edge.logs import kv
 from liverec_edge.pipeline import HealthValue, StageBase, StageContext
@@ -28,6 +28,7 @@ class ControlStage(StageBase):
     def __init__(self) -> None:
         super().__init__()
         self.server: ControlServer | None = None
+        self._final_stats: ControlStats | None = None
 
     async def start(self, ctx: StageContext) -> None:
         control = ctx.control
@@ -47,16 +48,18 @@ class ControlStage(StageBase):
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()
+            self._final_stats = self.server.stats  # still shown by health() after the stop
             self.server = None
 
     def progress(self) -> float | None:
         return None  # idle by design: a quiet tablet is not a stall
 
     def health(self) -> Mapping[str, HealthValue]:
-        if self.server is None:
+        stats = self.server.stats if self.server is not None else self._final_stats
+        if stats is None:
             return {}
-        values: dict[str, HealthValue] = dict(asdict(self.server.stats))
-        if self.server.address is not None:
+        values: dict[str, HealthValue] = dict(asdict(stats))
+        if self.server is not None and self.server.address is not None:
             values["port"] = self.server.address[1]
         return values
 
