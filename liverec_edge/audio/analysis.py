@@ -26,9 +26,9 @@ camera says where to look, the audio must still show the fault.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import gcd
 from pathlib import Path
 from typing import Protocol
@@ -185,15 +185,20 @@ class FaultAnalyser:
         if samples.size > max_n:  # analyse the newest part: it is what the console can still act on
             start += (samples.size - max_n) / rate
             samples = samples[-max_n:]
+        gate = self.gate.check(samples, rate)
+        if not gate.active:  # silence: no resampling, no features, no model
+            return WindowAnalysis([], gate, {}, {"peak_dbfs": gate.levels.peak_dbfs,
+                                                 "level_dbfs": gate.levels.level_dbfs,
+                                                 "floor_dbfs": gate.levels.floor_dbfs})
         x16 = _to_16k(samples, rate)
         frames = logmel(x16, self.params)
-        return self._analyse(samples, rate, start, x16, frames, prior)
+        return self._analyse(samples, rate, start, x16, frames, prior, gate)
 
     # -- the pipeline --
 
     def _analyse(self, native: np.ndarray, rate: int, t0: float, x16: np.ndarray, frames: np.ndarray,
-                 prior: str | None) -> WindowAnalysis:
-        gate = self.gate.check(native, rate, frames)
+                 prior: str | None, gate: GateResult | None = None) -> WindowAnalysis:
+        gate = gate or self.gate.check(native, rate)
         clipping = measure.find_clipping(native, self.settings.gate.clip_dbfs, self.settings.gate.clip_min_run)
         measurements = {
             "peak_dbfs": clipping.true_peak_dbfs if clipping.clipped else gate.levels.peak_dbfs,
@@ -261,7 +266,8 @@ class FaultAnalyser:
             quiet = frames[int(np.argmin(frames.sum(axis=1)))]
             chunk = np.concatenate([np.repeat(quiet[None, :], w - chunk.shape[0], axis=0), chunk])
         scores = np.asarray(self.model.scores(np.ascontiguousarray(chunk, dtype=np.float32)), dtype=np.float64)
-        scores = np.nan_to_num(scores.reshape(-1)[: len(FAULT_TYPES)], nan=0.0)
+        scores = scores.reshape(-1)[: len(FAULT_TYPES)]
+        scores = np.where(np.isfinite(scores), scores, 0.0)
         cache[start] = scores
         return scores
 
@@ -271,6 +277,8 @@ class FaultAnalyser:
         half-hop where the verdict changed (every 50 ms); the fault began within ``ONSET_LAG_S`` before the first end
         that scores it (the model was trained to fire when only the last 100–300 ms hold the fault)."""
         w, n = self.window_frames, frames.shape[0]
+        if n <= w:  # one model window: nothing to narrow, the deterministic search covers it all
+            return region, None
         index = self._type_index[name]
         first_start = region[0]
         previous = [s for s in starts if s < first_start]
@@ -367,13 +375,29 @@ def _validated(samples: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
     return x, int(rate)
 
 
-def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+@lru_cache(maxsize=16)
+def _poly_taps(up: int, down: int) -> np.ndarray:
+    """``resample_poly``'s own default anti-alias FIR (Kaiser β 5, 10 zero crossings), designed once per ratio:
+    designing it costs as much as filtering a second of audio."""
+    from scipy.signal import firwin
+
+    max_rate = max(up, down)
+    taps = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0)).astype(np.float32)
+    taps.flags.writeable = False
+    return taps
+
+
+def _resample(x: np.ndarray, up: int, down: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
+    return resample_poly(np.asarray(x, np.float32), up, down, window=_poly_taps(up, down))
+
+
+def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     if rate == ANALYSIS_RATE:
         return samples.astype(np.float32, copy=False)
     g = gcd(ANALYSIS_RATE, rate)
-    return resample_poly(samples, ANALYSIS_RATE // g, rate // g).astype(np.float32)
+    return _resample(samples, ANALYSIS_RATE // g, rate // g).astype(np.float32, copy=False)
 
 
 def _subwindow_starts(n_frames: int, w: int) -> list[int]:
@@ -429,17 +453,25 @@ TRANSIENTS: dict[str, TransientKind] = {
 }
 
 
-def _band_filter(x16: np.ndarray, band: tuple[float | None, float | None]) -> np.ndarray:
-    from scipy.signal import butter, sosfilt
+@lru_cache(maxsize=64)
+def _butter(order: int, lo: float | None, hi: float | None, rate: int) -> np.ndarray | None:
+    """Butterworth sections, designed once per (band, rate): the design costs more than filtering a second."""
+    from scipy.signal import butter
 
-    lo, hi = band
     if lo is not None and hi is not None:
-        sos = butter(4, [lo, hi], "bandpass", fs=ANALYSIS_RATE, output="sos")
-    elif lo is not None:
-        sos = butter(4, lo, "highpass", fs=ANALYSIS_RATE, output="sos")
-    elif hi is not None:
-        sos = butter(4, hi, "lowpass", fs=ANALYSIS_RATE, output="sos")
-    else:
+        return butter(order, [lo, hi], "bandpass", fs=rate, output="sos")
+    if lo is not None:
+        return butter(order, lo, "highpass", fs=rate, output="sos")
+    if hi is not None:
+        return butter(order, hi, "lowpass", fs=rate, output="sos")
+    return None
+
+
+def _band_filter(x16: np.ndarray, band: tuple[float | None, float | None]) -> np.ndarray:
+    from scipy.signal import sosfilt
+
+    sos = _butter(4, band[0], band[1], ANALYSIS_RATE)
+    if sos is None:
         return x16.astype(np.float64)
     # Causal filtering: an onset must never be smeared earlier than it happened.
     return sosfilt(sos, x16.astype(np.float64))
@@ -552,13 +584,13 @@ def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, flo
                rise_db: float) -> tuple[float, float]:
     """Span of a tone from its zero-phase narrow-band envelope (1 ms steps): onset at the envelope's step up when
     it has one (else the region's start); end where it last stays within ``rise_db`` of its steady level."""
-    from scipy.signal import butter, sosfiltfilt
+    from scipy.signal import sosfiltfilt
 
     nyq = rate / 2.0
     lo, hi = max(1.0, freq - width), min(nyq * 0.99, freq + width)
     if hi <= lo or x.size < 64:
         return region_s
-    sos = butter(2, [lo, hi], "bandpass", fs=rate, output="sos")
+    sos = _butter(2, round(lo, 1), round(hi, 1), rate)  # rounded: a handful of designs serve every hum
     band = sosfiltfilt(sos, x.astype(np.float64))
     step = max(1, rate // 1000)
     n = band.size // step
@@ -608,8 +640,6 @@ class StreamResampler:
         self.emitted = 0  # output samples produced so far
 
     def push(self, samples: np.ndarray) -> np.ndarray:
-        from scipy.signal import resample_poly
-
         if self.rate == ANALYSIS_RATE:
             out = np.asarray(samples, np.float32)
             self.emitted += out.size
@@ -619,13 +649,44 @@ class StreamResampler:
         usable -= usable % self.down
         if usable <= 0:
             return np.zeros(0, np.float32)
-        y = resample_poly(self._buffer[: usable + 2 * self.context], self.up, self.down)
+        y = _resample(self._buffer[: usable + 2 * self.context], self.up, self.down)
         first = self.context * self.up // self.down
         out = y[first: first + usable * self.up // self.down].astype(np.float32)
         self._buffer = self._buffer[usable:]
         self._buffer_start += usable
         self.emitted += out.size
         return out
+
+
+class SampleRing:
+    """The newest ``capacity`` samples of a stream in a preallocated ring, addressed by absolute sample index."""
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self._data = np.zeros(self.capacity, np.float32)
+        self.total = 0  # samples appended since the start of the stream
+
+    @property
+    def oldest(self) -> int:
+        return max(0, self.total - self.capacity)
+
+    def append(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.float32)
+        if x.size > self.capacity:  # only the newest fit
+            self.total += x.size - self.capacity
+            x = x[-self.capacity:]
+        pos = self.total % self.capacity
+        first = min(x.size, self.capacity - pos)
+        self._data[pos: pos + first] = x[:first]
+        self._data[: x.size - first] = x[first:]
+        self.total += x.size
+
+    def slice(self, start: int, stop: int) -> np.ndarray:
+        """Samples [start, stop) by absolute index, clamped to what is held."""
+        start, stop = max(start, self.oldest), min(stop, self.total)
+        if stop <= start:
+            return np.zeros(0, np.float32)
+        return self._data[np.arange(start, stop) % self.capacity]
 
 
 class StreamingFaultAnalyser:
@@ -646,10 +707,8 @@ class StreamingFaultAnalyser:
         self.history_s = max(float(history_s), self.settings.window_s + 2.0)
         self._resampler = StreamResampler(self.rate)
         self._features = StreamingLogMel(history_frames=int(self.history_s / FRAME_S) + 2)
-        self._native: deque[np.ndarray] = deque()
-        self._native_count = 0
-        self._x16 = np.zeros(0, np.float32)
-        self._x16_start = 0  # stream index (16 kHz) of _x16[0]
+        self._native = SampleRing(int(self.history_s * self.rate))
+        self._x16 = SampleRing(int(self.history_s * ANALYSIS_RATE))
         self._t0: float | None = None  # time of the first fed sample
         self._native_total = 0
         self._streaks: dict[str, int] = {}
@@ -671,19 +730,10 @@ class StreamingFaultAnalyser:
         if self._t0 is None:
             self._t0 = float(block.t0)
         self._native.append(x)
-        self._native_count += x.size
         self._native_total += x.size
-        keep = int(self.history_s * self.rate)
-        while self._native and self._native_count - self._native[0].size >= keep:
-            self._native_count -= self._native.popleft().size
         y = self._resampler.push(x)
         self._features.push(y)
-        self._x16 = np.concatenate([self._x16, y])
-        keep16 = int(self.history_s * ANALYSIS_RATE)
-        if self._x16.size > keep16:
-            drop = self._x16.size - keep16
-            self._x16 = self._x16[drop:]
-            self._x16_start += drop
+        self._x16.append(y)
 
     def analyse_span(self, start: float, end: float, prior: str | None = None) -> WindowAnalysis:
         """Analyse [start, end] (clamped to the history), reusing the frames computed as audio arrived."""
@@ -700,18 +750,12 @@ class StreamingFaultAnalyser:
             return WindowAnalysis([], GateResult(levels, 0.0, False))
         frames = self._features.window(first_frame, last_frame - first_frame)
         t_start = self._t0 + first_frame * params.hop_length / ANALYSIS_RATE
-        a16 = first_frame * params.hop_length - self._x16_start
-        b16 = (last_frame - 1) * params.hop_length + params.win_length - self._x16_start
-        x16 = self._x16[max(0, a16): b16]
-        native = self._native_span(t_start, t_start + x16.size / ANALYSIS_RATE)
+        a16 = first_frame * params.hop_length
+        b16 = (last_frame - 1) * params.hop_length + params.win_length
+        x16 = self._x16.slice(a16, b16)
+        native = self._native.slice(round((t_start - self._t0) * self.rate),
+                                    round((t_start - self._t0 + x16.size / ANALYSIS_RATE) * self.rate))
         return self.analyser._analyse(native, self.rate, t_start, x16, frames, prior)
-
-    def _native_span(self, start: float, end: float) -> np.ndarray:
-        held = np.concatenate(list(self._native)) if self._native else np.zeros(0, np.float32)
-        held_start = self.now - held.size / self.rate
-        a = max(0, round((start - held_start) * self.rate))
-        b = max(a, round((end - held_start) * self.rate))
-        return held[a:b]
 
     def poll(self) -> list[FaultEvent]:
         """The audio-only decision: analyse the newest window if a hop has passed; confirmed events only."""

@@ -35,20 +35,21 @@ class Levels:
 
 
 def measure_levels(samples: np.ndarray, rate: int) -> Levels:
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(samples, dtype=np.float32)
     if x.size == 0:
         return Levels(-240.0, -240.0, -240.0, -240.0)
     hop = max(1, rate // 100)
     n = x.size // hop
+    squares = x * x
+    mean_square = float(np.mean(squares, dtype=np.float64))
     if n >= 1:
-        frame_rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1))
-        frame_db = db(frame_rms)
-        level, floor = float(np.percentile(frame_db, 95)), float(np.percentile(frame_db, 10))
+        frame_db = db(np.sqrt(squares[: n * hop].reshape(n, hop).mean(axis=1, dtype=np.float64)))
+        level, floor = (float(v) for v in np.percentile(frame_db, [95, 10]))
     else:
-        level = floor = float(db(np.sqrt(np.mean(x**2))))
+        level = floor = float(db(np.sqrt(mean_square)))
     return Levels(
-        rms_dbfs=float(db(np.sqrt(np.mean(x**2)))),
-        peak_dbfs=float(db(np.max(np.abs(x)))),
+        rms_dbfs=float(db(np.sqrt(mean_square))),
+        peak_dbfs=float(db(float(np.max(np.abs(x))))),
         level_dbfs=level,
         floor_dbfs=floor,
     )
@@ -94,7 +95,9 @@ def find_clipping(samples: np.ndarray, clip_dbfs: float = -0.3, min_run: int = 3
             runs.append((int(run_start), int(end)))
     if not runs:
         return Clipping([], 0, float(db(peak)))
-    estimates = [_plateau_peak(x, s, e) for s, e in runs]
+    # The longest plateaus hide the biggest overshoots: reconstruct those (bounded work on a badly clipped take).
+    longest = sorted(runs, key=lambda r: r[1] - r[0], reverse=True)[:16]
+    estimates = [_plateau_peak(x, s, e) for s, e in longest]
     true_peak = float(np.percentile(estimates, 90))
     return Clipping(runs, int(sum(e - s for s, e in runs)), float(db(true_peak)))
 

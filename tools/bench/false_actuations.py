@@ -1,0 +1,135 @@
+"""False actuations per hour: the daemon's audio-only decision logic over fault-free material, looped.
+
+Runs what the daemon runs when no behaviour tag is open: capture blocks (20 ms) → :class:`StreamingFaultAnalyser`
+(level gate, model on the newest ``window_s`` every ``hop_s``, location, measurement, per-type confirmation over
+consecutive windows) → strategy table. An *actuation* is a decision that produces console actions; consecutive
+decisions of the same type (the console is already holding that strategy) count once.
+
+Material is the fault-free speech and music of ``../shared/media``, each file looped to the simulated duration with
+a fresh level (-6…+6 dB) and start offset per pass, so the analysis never sees the exact same windows twice. Music
+is judged as what a presenter mic hears when music plays in the room: a ``background_music`` decision on it is
+listed but not counted as false (it is what the strategy is for); every other type is.
+
+    .venv/bin/python tools/bench/false_actuations.py --minutes 60 [--files speech/jfk.wav ...]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from liverec_edge.audio.analysis import FaultAnalyser, StreamingFaultAnalyser  # noqa: E402
+from liverec_edge.audio.settings import AudioSettings  # noqa: E402
+from liverec_edge.audio.strategy import StrategyTable  # noqa: E402
+from liverec_edge.media import decode_audio  # noqa: E402
+from liverec_edge.types import AudioBlock  # noqa: E402
+
+MEDIA = REPO.parent / "shared" / "media"
+RATE = 48_000
+BLOCK = 960  # 20 ms capture blocks
+CHANNELS = {"ch": "ch01", "music": "ch02"}
+
+
+def looped(path: Path, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    audio, _ = decode_audio(path, rate=RATE)
+    audio = audio.astype(np.float32)
+    peak = float(np.max(np.abs(audio))) or 1.0
+    passes = []
+    total = 0
+    while total < seconds * RATE:
+        offset = int(rng.integers(0, audio.size))
+        gain = 10 ** (rng.uniform(-6.0, 6.0) / 20.0)
+        # Keep peaks under -1 dBFS: clipping introduced by the bench's own gain would be a real fault.
+        gain = min(gain, 10 ** (-1.0 / 20.0) / peak)
+        one = np.concatenate([audio[offset:], audio[:offset]]) * gain
+        passes.append(one)
+        total += one.size
+    return np.concatenate(passes)[: int(seconds * RATE)]
+
+
+def run(path: Path, seconds: float, analyser: FaultAnalyser, table: StrategyTable, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    audio = looped(path, seconds, rng)
+    stream = StreamingFaultAnalyser(analyser, RATE)
+    actuations: Counter[str] = Counter()
+    detections: Counter[str] = Counter()
+    examples: list[dict] = []
+    previous: set[str] = set()
+    started = time.perf_counter()
+    for a in range(0, audio.size - BLOCK + 1, BLOCK):
+        stream.feed(AudioBlock(a / RATE, audio[a: a + BLOCK, None], RATE))
+        if stream.now - stream._last_poll_end < analyser.settings.hop_s:  # the daemon polls once per hop
+            continue
+        events = stream.poll()
+        acting = set()
+        for event in events:
+            detections[event.type] += 1
+            if table.actions_for(event, CHANNELS, "audio"):
+                acting.add(event.type)
+                if event.type not in previous:
+                    actuations[event.type] += 1
+                    if len(examples) < 8:
+                        examples.append({"type": event.type, "t": round(event.start, 2), "score": event.score,
+                                         "freq": event.freq})
+        previous = acting
+    elapsed = time.perf_counter() - started
+    hours = seconds / 3600.0
+    false = {k: v for k, v in actuations.items() if not (k == "background_music" and "music/" in str(path))}
+    return {
+        "file": str(path.relative_to(MEDIA)),
+        "hours": round(hours, 3),
+        "actuations": dict(actuations),
+        "false_actuations": sum(false.values()),
+        "false_per_hour": round(sum(false.values()) / hours, 2),
+        "confirmed_detections": dict(detections),
+        "examples": examples,
+        "real_time_factor": round(seconds / elapsed, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0, help="simulated duration per file")
+    parser.add_argument("--files", nargs="*", default=None, help="media files relative to ../shared/media")
+    parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    files = [MEDIA / f for f in args.files] if args.files else (
+        sorted((MEDIA / "speech").glob("*.ogg")) + sorted((MEDIA / "speech").glob("*.wav"))
+        + sorted((MEDIA / "music").glob("*.ogg"))
+    )
+    settings = AudioSettings()
+    analyser = FaultAnalyser(settings, args.model_dir)
+    table = StrategyTable.load(settings.resolved_strategies())
+    results = [run(f, args.minutes * 60.0, analyser, table, seed=i) for i, f in enumerate(files)]
+    total_hours = sum(r["hours"] for r in results)
+    total_false = sum(r["false_actuations"] for r in results)
+    summary = {"files": results, "total_hours": round(total_hours, 2),
+               "false_per_hour": round(total_false / total_hours, 2), "target_per_hour": 0.5}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print(f"{'file':62s} {'hours':>5s} {'false/h':>8s}  actuations (type: count)   RTF")
+    for r in results:
+        acts = ", ".join(f"{k}: {v}" for k, v in sorted(r["actuations"].items())) or "-"
+        print(f"{r['file'][:62]:62s} {r['hours']:5.2f} {r['false_per_hour']:8.2f}  {acts}   {r['real_time_factor']}x")
+    print(f"total {total_hours:.2f} h: {summary['false_per_hour']:.2f} false actuations per hour (target <= 0.5)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
