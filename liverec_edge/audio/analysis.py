@@ -131,6 +131,10 @@ TRANSIENT_ABOVE_FLOOR_DB = 12.0
 STRONG_WITHIN_DB = 6.0  # a transient this close to the strongest one near the onset can be the onset
 #: Gate thresholds used with the model's own thresholds when the model carries none for a type.
 DEFAULT_THRESHOLD = 0.5
+#: Plausibility limits (dBFS) below which a model verdict is dropped: what the strategy would fix is not there.
+CLIP_PLAUSIBLE_DBFS = -3.0  # a waveform without flat runs must at least come near full scale to be clipped
+HISS_PLAUSIBLE_DBFS = -80.0  # 10th-percentile energy of the 2.5–8 kHz band: hiss under this is inaudible
+MUSIC_PLAUSIBLE_DBFS = -65.0  # 10th-percentile energy of the whole band: music bleed fills the talker's pauses
 ONSET_SCAN_S = 0.05  # step of the model-window scan that narrows a transient's onset
 ONSET_LAG_S = 0.3  # how far before the first window end that scores a fault its onset may lie
 
@@ -246,6 +250,10 @@ class FaultAnalyser:
                 if name in ("hum", "feedback") and freq is None:
                     log.debug("dropped %s: no measurable tone", name)
                     continue
+                veto = self._physically_implausible(name, clipping, frames)
+                if veto:
+                    log.debug("dropped %s: %s", name, veto)
+                    continue
                 events.append(FaultEvent(
                     type=name, score=round(float(score), 4),
                     start=t0 + max(0.0, first), end=t0 + min(duration, max(last, first + FRAME_S)),
@@ -253,6 +261,21 @@ class FaultAnalyser:
                 ))
         events.sort(key=lambda e: (e.start, e.type))
         return WindowAnalysis(events, gate, window_scores, measurements)
+
+    def _physically_implausible(self, name: str, clipping: measure.Clipping, frames: np.ndarray) -> str:
+        """Why a model verdict cannot be right for this audio ('' when it can): checks of physics the strategy
+        would act on. Each drops verdicts that would change the console for nothing."""
+        if name == "clipping" and not clipping.clipped and clipping.true_peak_dbfs < CLIP_PLAUSIBLE_DBFS:
+            return f"no flat runs and peaks at {clipping.true_peak_dbfs:.1f} dBFS"
+        if name == "hiss":
+            floor = float(np.percentile(measure.band_energy_db(frames, self._bands["high"]), 10))
+            if floor < HISS_PLAUSIBLE_DBFS:
+                return f"high-band floor {floor:.1f} dBFS is below audibility"
+        if name == "background_music":
+            floor = float(np.percentile(measure.band_energy_db(frames, self._bands["all"]), 10))
+            if floor < MUSIC_PLAUSIBLE_DBFS:
+                return f"the pauses are quiet ({floor:.1f} dBFS): nothing plays underneath"
+        return ""
 
     def _scores_at(self, frames: np.ndarray, start: int, cache: dict[int, np.ndarray]) -> np.ndarray:
         """Model scores of the model window starting at frame ``start`` (padded when the window is short)."""

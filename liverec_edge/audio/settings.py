@@ -46,16 +46,17 @@ class FaultTypeSettings(Section):
     """False: this type is never reported (the strategy table is not consulted for it)."""
     threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
     """Detection threshold on the model score in (0, 1); empty = the threshold shipped with the model."""
-    confirm_windows: int = Field(default=1, ge=1, le=10)
+    confirm_windows: int = Field(default=2, ge=1, le=10)
     """Consecutive analysed windows that must all show this type before an audio-only detection (no behaviour tag)
     is acted on; a tag from the camera confirms on its own. Raise it for slow, stationary faults."""
 
 
 def _default_types() -> dict[str, FaultTypeSettings]:
-    # Stationary faults (hum, hiss, music bleed) gain nothing by reacting within half a second and cost a false
-    # actuation if a sung note or a sustained vowel fools one window: ask for two windows in a row.
-    slow = {"hum": 2, "hiss": 2, "background_music": 2}
-    return {name: FaultTypeSettings(confirm_windows=slow.get(name, 1)) for name in REPORTABLE_FAULTS}
+    # Without a tag, audio alone must repeat itself: with windows overlapping by half, every moment is heard by two
+    # consecutive windows, so a real click or pop is confirmed half a second later while a verdict one window's
+    # speech happened to fool is not. Stationary faults (hum, hiss, music bleed) lose nothing by waiting a third.
+    slow = {"hum": 3, "hiss": 3, "background_music": 3}
+    return {name: FaultTypeSettings(confirm_windows=slow.get(name, 2)) for name in REPORTABLE_FAULTS}
 
 
 class AudioSettings(Section):

@@ -2,8 +2,8 @@
 
 Runs what the daemon runs when no behaviour tag is open: capture blocks (20 ms) → :class:`StreamingFaultAnalyser`
 (level gate, model on the newest ``window_s`` every ``hop_s``, location, measurement, per-type confirmation over
-consecutive windows) → strategy table. An *actuation* is a decision that produces console actions; consecutive
-decisions of the same type (the console is already holding that strategy) count once.
+consecutive windows) → strategy table. An *actuation* is a decision that produces console actions; as in the fault
+stage, the same type heard again within ``AUDIO_ONLY_REFRESH_S`` is the fault going on and counts once.
 
 Material is the fault-free speech and music of ``../shared/media``, each file looped to the simulated duration with
 a fresh level (-6…+6 dB) and start offset per pass, so the analysis never sees the exact same windows twice. Music
@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from liverec_edge.audio.analysis import FaultAnalyser, StreamingFaultAnalyser  # noqa: E402
 from liverec_edge.audio.settings import AudioSettings  # noqa: E402
+from liverec_edge.audio.stage import AUDIO_ONLY_REFRESH_S  # noqa: E402
 from liverec_edge.audio.strategy import StrategyTable  # noqa: E402
 from liverec_edge.media import decode_audio  # noqa: E402
 from liverec_edge.types import AudioBlock  # noqa: E402
@@ -68,24 +69,24 @@ def run(path: Path, seconds: float, analyser: FaultAnalyser, table: StrategyTabl
     actuations: Counter[str] = Counter()
     detections: Counter[str] = Counter()
     examples: list[dict] = []
-    previous: set[str] = set()
+    last_seen: dict[str, float] = {}
     started = time.perf_counter()
     for a in range(0, audio.size - BLOCK + 1, BLOCK):
         stream.feed(AudioBlock(a / RATE, audio[a: a + BLOCK, None], RATE))
-        if stream.now - stream._last_poll_end < analyser.settings.hop_s:  # the daemon polls once per hop
-            continue
-        events = stream.poll()
-        acting = set()
+        events = stream.poll()  # analyses the newest window once per hop, returns the confirmed events
         for event in events:
             detections[event.type] += 1
-            if table.actions_for(event, CHANNELS, "audio"):
-                acting.add(event.type)
-                if event.type not in previous:
-                    actuations[event.type] += 1
-                    if len(examples) < 8:
-                        examples.append({"type": event.type, "t": round(event.start, 2), "score": event.score,
-                                         "freq": event.freq})
-        previous = acting
+            # The fault stage's rule: the same type heard again within AUDIO_ONLY_REFRESH_S is the same fault
+            # going on, its strategy already held; only a new one changes the console.
+            previous = last_seen.get(event.type, -1e9)
+            last_seen[event.type] = stream.now
+            if stream.now - previous < AUDIO_ONLY_REFRESH_S:
+                continue
+            if table.actions_for(event, CHANNELS, "audio", measurements={}):
+                actuations[event.type] += 1
+                if len(examples) < 8:
+                    examples.append({"type": event.type, "t": round(event.start, 2), "score": event.score,
+                                     "freq": event.freq})
     elapsed = time.perf_counter() - started
     hours = seconds / 3600.0
     false = {k: v for k, v in actuations.items() if not (k == "background_music" and "music/" in str(path))}
