@@ -229,3 +229,24 @@ def test_tracking_is_dropped_on_a_jump_in_time(vision_models: Path, asl_clips: d
     # The next frame comes from another clip, earlier in time: tracking must restart, not follow a stale crop.
     results = analyser.analyse(Frame(0.0, 0, asl_clips["hungry"][0]))
     assert all(r.attrs.get("tracked", 0.0) == 0.0 for r in results if r.part in ("hand", "face") and r.detected)
+
+
+def test_hands_take_turns_when_only_one_fits(vision_models: Path, asl_clips: dict[str, list[np.ndarray]]):
+    """hungry.mkv frames 9–20: both hands up and tracked. Updating one hand per frame alternates between them; the
+    other repeats its last result, marked, and stays tracked."""
+    tracker = HandTracker(UNLIMITED, vision_models)
+    frames = asl_clips["hungry"]
+    for i in range(9, 13):
+        tracker.process(_view(frames[i], i))
+    assert tracker.tracked_count == 2
+    updated = []
+    for i in range(13, 19):
+        results = tracker.track(_view(frames[i], i), limit=1)
+        tracker.no_search()
+        assert len(results) == 2 and all(r.detected for r in results)
+        fresh = [r.instance for r in results if r.attrs["reused"] == 0.0]
+        stale = [r for r in results if r.attrs["reused"] == 1.0]
+        assert len(fresh) == 1 and len(stale) == 1 and stale[0].attrs["age_frames"] == 1.0
+        assert stale[0].frame_index == i
+        updated += fresh
+    assert updated == [updated[0], 1 - updated[0]] * 3  # strict alternation

@@ -13,11 +13,13 @@ Each hand result (``instance`` = its tracking slot, stable while the hand stays 
 - ``attrs``: ``handedness`` (0 = the person's left hand, 1 = right, for an unmirrored camera; see
   ``VisionSettings.mirrored``), ``handedness_score`` (probability of right), ``tracked`` (1 when the crop came from
   the previous frame's landmarks, 0 when from palm detection this frame), ``score`` (hand-presence probability),
-  ``cx``, ``cy`` (landmark centroid, normalised).
+  ``cx``, ``cy`` (landmark centroid, normalised); ``reused`` (1 when the scheduler had no time to update this hand
+  on this frame and repeats its last result) and ``age_frames``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +80,9 @@ class TrackedHand:
     from_tracking: bool
     #: Running mean of the probability that this is the right hand: single frames flip on edge-on or blurred hands.
     p_right: float
+    #: The last measured result, and how many frames ago it was measured (the scheduler may skip a hand).
+    last: PartResult | None = None
+    age: int = 0
 
 
 class HandTracker:
@@ -127,11 +132,23 @@ class HandTracker:
         """Note a frame on which no palm search ran (the search interval counts these)."""
         self._frames_since_palm += 1
 
-    def track(self, view: FrameView) -> list[PartResult]:
-        """Run the landmark model on each tracked hand's crop; drop hands whose presence falls below threshold."""
+    def track(self, view: FrameView, limit: int | None = None) -> list[PartResult]:
+        """Run the landmark model on each tracked hand's crop; drop hands whose presence falls below threshold.
+
+        With ``limit`` (the scheduler's time left) at most that many hands are updated, the longest-waiting first;
+        the others repeat their last result with ``reused`` = 1 and ``age_frames`` and keep their crop.
+        """
+        order = sorted(self._hands, key=lambda h: -h.age)
+        update = {id(h) for h in order[: len(order) if limit is None else max(0, limit)]}
         results: list[PartResult] = []
         kept: list[TrackedHand] = []
         for hand in self._hands:
+            if id(hand) not in update and hand.last is not None:
+                hand.age += 1
+                attrs = {**hand.last.attrs, "reused": 1.0, "age_frames": float(hand.age)}
+                results.append(dataclasses.replace(hand.last, t=view.t, frame_index=view.index, attrs=attrs))
+                kept.append(hand)
+                continue
             result, next_roi = self._landmarks_on(view, hand.roi, hand.slot, tracked=True)
             if result is None or next_roi is None:
                 continue
@@ -142,7 +159,7 @@ class HandTracker:
             result.attrs["handedness_score"] = p_right
             result.attrs["handedness"] = 1.0 if p_right >= 0.5 else 0.0
             results.append(result)
-            kept.append(TrackedHand(hand.slot, next_roi, True, p_right))
+            kept.append(TrackedHand(hand.slot, next_roi, True, p_right, result))
         self._hands = kept
         return results
 
@@ -211,7 +228,7 @@ class HandTracker:
             return None
         if any(_rect_iou(next_roi, hand.roi) > SAME_HAND_IOU for hand in self._hands):
             return None  # the crop slid onto a hand we already follow
-        self._hands.append(TrackedHand(slot, next_roi, False, result.attrs["handedness_score"]))
+        self._hands.append(TrackedHand(slot, next_roi, False, result.attrs["handedness_score"], result))
         return result
 
     def finish(self, view: FrameView, results: list[PartResult]) -> list[PartResult]:
@@ -244,6 +261,8 @@ class HandTracker:
         )
         centre = points.mean(axis=0)
         attrs = {
+            "reused": 0.0,
+            "age_frames": 0.0,
             "handedness": 1.0 if p_right >= 0.5 else 0.0,
             "handedness_score": p_right,
             "tracked": 1.0 if tracked else 0.0,

@@ -3,7 +3,9 @@
 Per frame, in order of what the behaviour stage needs most:
 
 1. **face** — every frame (detection + mesh, ~2–3 ms here); never skipped.
-2. **hands, tracking** — the landmark model on each hand tracked from the previous frame (~4 ms a hand).
+2. **hands, tracking** — the landmark model on each hand tracked from the previous frame (~4 ms a hand); when not
+   all fit in the time left, the longest-waiting hands are updated and the others repeat their last result marked
+   ``reused``.
 3. **pose** — every ``pose_every_n`` frames (a tracked run is one ~14 ms landmark inference; re-acquiring adds the
    ~10 ms detector); frames in between repeat the last pose result with ``attrs["reused"] = 1`` and
    ``attrs["age_frames"]``.
@@ -13,7 +15,7 @@ Per frame, in order of what the behaviour stage needs most:
 
 Before each stage after the face, its expected cost (a running mean of its measured cost) is checked against what is
 left of ``frame_budget_ms``; a due stage that does not fit is skipped, counted in :meth:`PartAnalyser.stats`, and
-stays due for the next frame. A hand stage that is skipped repeats the last hand results marked ``reused``.
+stays due for the next frame.
 """
 
 from __future__ import annotations
@@ -99,13 +101,18 @@ class PartAnalyser:
 
         hands = self.detectors.get("hand")
         pose = self.detectors.get("pose")
-        hand_results: list[PartResult] | None = None
+        hand_results: list[PartResult] = []
         if isinstance(hands, HandTracker):
-            if hands.tracked_count == 0 or fits("hand_track", hands.tracked_count):
-                hand_results = self._timed("hand_track", None, lambda: hands.track(view), view,
-                                           per=max(1, hands.tracked_count))
-            else:
+            # As many tracked hands as fit, the longest-waiting first; the rest repeat their last result.
+            room = budget - (time.perf_counter() - start) * 1000.0
+            per_hand = self._cost_ms.get("hand_track", 0.0)
+            fitting = hands.tracked_count if per_hand <= 0 else min(hands.tracked_count, int(room // per_hand))
+            if fitting < hands.tracked_count:
                 self._stats["hand"]["skipped"] += 1
+            if fitting > 0:  # time only real work, or the per-hand cost estimate decays towards zero
+                hand_results = self._timed("hand_track", None, lambda: hands.track(view, fitting), view, per=fitting)
+            else:
+                hand_results = hands.track(view, 0)
 
         pose_ran = False
         pose_results: list[PartResult] = []
@@ -127,28 +134,25 @@ class PartAnalyser:
                 results += self._reuse("pose", frame)
 
         if isinstance(hands, HandTracker):
-            if hand_results is not None and pose_ran and hands.tracked_count < self.settings.max_hands:
+            if pose_ran and hands.tracked_count < self.settings.max_hands:
                 # Hands the pose places but tracking lacks: try them first, they are cheaper than a palm search.
                 seen = [r for r in pose_results if r.detected]
                 if seen and fits("hand_track", self.settings.max_hands - hands.tracked_count):
                     body = seen[0].landmarks
                     hand_results += self._timed("hand_seed", None, lambda: hands.seed_from_pose(view, body), view)
-            if hand_results is not None:
-                searched = False
-                if hands.palm_search_due() and (not pose_ran or hands.tracked_count == 0):
-                    overdue = hands.frames_since_search >= 2 * self.settings.palm_every_n
-                    if overdue or fits("palm"):
-                        hand_results += self._timed("palm", None, lambda: hands.search(view), view)
-                        searched = True
-                    else:
-                        self._stats["hand"]["skipped"] += 1
-                if not searched:
-                    hands.no_search()
-                hand_results = hands.finish(view, hand_results)
-                self._count("hand", hand_results, frame)
-                results += hand_results
-            else:
-                results += self._reuse("hand", frame)
+            searched = False
+            if hands.palm_search_due() and (not pose_ran or hands.tracked_count == 0):
+                overdue = hands.frames_since_search >= 2 * self.settings.palm_every_n
+                if overdue or fits("palm"):
+                    hand_results += self._timed("palm", None, lambda: hands.search(view), view)
+                    searched = True
+                else:
+                    self._stats["hand"]["skipped"] += 1
+            if not searched:
+                hands.no_search()
+            hand_results = hands.finish(view, hand_results)
+            self._count("hand", hand_results, frame)
+            results += hand_results
 
         self.last_model_ms = dict(view.model_ms)
         self.last_model_cpu_ms = dict(view.model_cpu_ms)

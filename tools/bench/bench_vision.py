@@ -99,7 +99,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'outside the models (crops, decoding, NMS)':44s} {len(cpu):6d} {outside / len(cpu):10.2f} "
           f"{outside / cpu_sum:7.1%}")  # fmt: skip
     print("stats:", analyser.stats())
+    print(f"{'each model alone, 30 runs on a real input':44s} {'CPU ms':>10s} {'wall ms':>10s}")
+    for name, (cpu_ms, wall_ms) in standalone_timings(analyser, decoded[0][20]).items():
+        print(f"{name:44s} {cpu_ms:10.2f} {wall_ms:10.2f}")
     return 0
+
+
+def standalone_timings(analyser: PartAnalyser, image: np.ndarray, runs: int = 30) -> dict[str, tuple[float, float]]:
+    """Median CPU and wall time of each loaded model on its own (the figures platform notes quote per model)."""
+    from liverec_edge.vision.geometry import full_frame_rect
+    from liverec_edge.vision.model import FrameView
+
+    view = FrameView.from_array(image)
+    out: dict[str, tuple[float, float]] = {}
+    for detector in analyser.detectors.values():
+        for model in detector.models:
+            tensor = view.tensor(full_frame_rect(view.width, view.height), model.spec)
+            cpu, wall = [], []
+            for _ in range(runs):
+                model.run(tensor)
+                cpu.append(model.last_cpu_ms)
+                wall.append(model.last_ms)
+            out[model.spec.filename] = (statistics.median(cpu), statistics.median(wall))
+    return out
 
 
 if __name__ == "__main__":
