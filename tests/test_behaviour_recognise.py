@@ -129,9 +129,10 @@ def test_typing_needs_moving_fingers_in_the_keyboard_zone():
 
     tags = closed_tags([e for _, e in _run(builder, 4.0)[0]])
     assert [t.behaviour for t in tags] == ["typing"]
-    # The motion energy is averaged over a 0.2 s window: the start and the end lag by at most that.
-    assert 1.0 <= tags[0].start <= 1.0 + PERIOD
-    assert 2.5 <= tags[0].end <= 2.5 + 0.2 + PERIOD
+    # The motion energy is the median over a 0.25 s window: the start and the end lag by about half of it.
+    half_window = 0.25 / 2
+    assert 1.0 <= tags[0].start <= 1.0 + half_window + PERIOD
+    assert 2.5 <= tags[0].end <= 2.5 + half_window + PERIOD
 
 
 def test_prediction_opens_before_contact_and_contact_keeps_its_id():

@@ -216,7 +216,7 @@ class _HandTrack:
     landmarks: np.ndarray
     t: float
     energy: float
-    speeds: deque  # (t, squared landmark speed) over the last ``typing.smoothing_s``
+    speeds: deque  # (t, RMS landmark speed) over the last ``typing.smoothing_s``
     moving: _Schmitt
     at_mic: _Schmitt
     at_mouth: _Schmitt
@@ -499,13 +499,14 @@ class BehaviourEncoder:
                 previous.remove(track)
                 dt = t - track.t
                 if dt > 0 and track.landmarks.shape == pts.shape:
-                    # RMS landmark speed in hand lengths per second, averaged over a sliding window (not an
-                    # exponential), so that typing stops counting at most ``smoothing_s`` after the fingers do.
+                    # RMS landmark speed in hand lengths per second; the energy is its median over a sliding
+                    # window: a one-frame tracker jump (re-detection, hands swapping) does not count as motion,
+                    # and typing stops counting about half a window after the fingers do.
                     speed = np.sqrt(np.mean(np.sum((pts - track.landmarks) ** 2, axis=1))) / hand_len / dt
-                    track.speeds.append((t, float(speed) ** 2))
+                    track.speeds.append((t, float(speed)))
                     while track.speeds and track.speeds[0][0] <= t - s.typing.smoothing_s:
                         track.speeds.popleft()
-                    track.energy = math.sqrt(sum(v for _, v in track.speeds) / len(track.speeds))
+                    track.energy = float(np.median([v for _, v in track.speeds]))
             track.centre, track.landmarks, track.t = centre, pts, t
             tracks.append(track)
 
