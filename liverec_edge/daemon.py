@@ -318,7 +318,8 @@ class Daemon:
                     log.info("status", extra=kv(status=self.status_text(), bus_drops=self.ctx.bus.dropped))
             except Exception:  # housekeeping must outlive any surprise in a stage's health() or progress()
                 log.exception("daemon housekeeping failed")
-            await asyncio.sleep(TICK_S)
+            # A watchdog shorter than a couple of ticks (WatchdogSec=1) still gets its pings on time.
+            await asyncio.sleep(min(TICK_S, self.notifier.watchdog_interval_s / 2))
 
     def _log_stall_transition(self, stalled: list[str]) -> None:
         if stalled and not self._stalled:
@@ -351,7 +352,7 @@ class Daemon:
         fps = _first_number(health, "fps", prefer=critical)
         frames = int(_first_number(health, "frames", prefer=critical))
         audio_rate = int(_first_number(health, "audio_rate", prefer=critical))
-        drops = self.ctx.bus.dropped + int(sum(_as_number(v.get("drops", 0)) for v in health.values()))
+        drops = int(sum(_as_number(v.get("drops", 0)) for v in health.values()))
         desk = next((str(v["desk"]) for v in health.values() if "desk" in v), "none")
         disabled = [n for n, v in health.items() if v.get("state") == "disabled"]
         problems = [f"{n}: {v['problem']}" for n, v in health.items() if v.get("problem")]
@@ -366,6 +367,7 @@ class Daemon:
         control = self.ctx.control
         return DaemonStatus(
             armed=control.armed, bypass=control.bypass, fps=fps, frames=frames, audio_rate=audio_rate, drops=drops,
+            skipped=self.ctx.bus.dropped,
             desk=desk,
             tags=tuple(sorted({b for b, _ in self._open_tags.values()})),
             faults=tuple(sorted({t for t, _ in self._recent_faults})),
@@ -376,7 +378,7 @@ class Daemon:
         s = self.status()
         mode = ("armed" if s.armed else "disarmed") + (", bypass" if s.bypass else "")
         text = (f"{s.health}; video {s.fps:.1f} fps ({s.frames} frames), audio {s.audio_rate} Hz, "
-                f"drops {s.drops}, desk {s.desk}, {mode}")
+                f"drops {s.drops}, analysis skipped {s.skipped}, desk {s.desk}, {mode}")
         if s.tags:
             text += "; tags " + ",".join(s.tags)
         if s.faults:

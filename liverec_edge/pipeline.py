@@ -49,9 +49,10 @@ What the context offers
   ``ctx.control.may_act`` (armed and not bypassed) and undoes its changes when ``release_generation`` grows (or on a
   ``ControlChange("release")`` on ``TOPIC_CONTROL``); the fault analysis uses
   ``ctx.control.threshold_for(fault_type, configured_threshold)`` so tablet overrides apply at once.
-- ``health()`` keys the daemon understands: ``fps``, ``frames``, ``audio_rate`` (capture), ``drops`` (summed into
-  STATUS), ``desk`` (mixer: e.g. ``"connected"``, ``"lost"``), ``problem`` (a non-empty text marks the daemon
-  degraded in STATUS and on the tablet, e.g. capture's ``"video retrying"`` while it runs audio-only).
+- ``health()`` keys the daemon understands: ``fps``, ``frames``, ``audio_rate`` (capture), ``drops`` (captured
+  data lost: camera frames skipped, ALSA overruns; summed into STATUS), ``desk`` (mixer: e.g. ``"connected"``,
+  ``"lost"``), ``problem`` (a non-empty text marks the daemon degraded in STATUS and on the tablet, e.g. capture's
+  ``"video retrying"`` while it runs audio-only). Bus queue drops are counted by the daemon itself ("skipped").
 """
 
 from __future__ import annotations
@@ -456,6 +457,8 @@ class Pipeline:
             if not self._stopping:
                 record.state = StageState.finished
                 log.warning("stage finished", extra=kv(stage=stage.name))
+                # Release what it holds; its bus queues would otherwise fill and count drops for ever.
+                await self._stop_stage(record)
             return
 
     async def _stop_stage(self, record: StageRecord) -> None:

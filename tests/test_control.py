@@ -40,8 +40,8 @@ def control(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
 
     def status() -> DaemonStatus:
         return DaemonStatus(armed=state.armed, bypass=state.bypass, fps=29.97, frames=1234, audio_rate=48000,
-                            drops=3, desk="connected", tags=("hand_at_mic",), faults=("mic_handling",), health="ok",
-                            thresholds=state.thresholds)
+                            drops=3, skipped=7, desk="connected", tags=("hand_at_mic",), faults=("mic_handling",),
+                            health="ok", thresholds=state.thresholds)
 
     server = ControlServer(settings, state, status)
     loop = asyncio.new_event_loop()
@@ -79,6 +79,7 @@ def test_status_round_trip_replies_to_the_senders_port(control: RunningServer, t
     assert reply["/liverec/status/fps"][0] == pytest.approx(29.97, abs=1e-3)  # type: ignore[arg-type]
     assert reply["/liverec/status/audio_rate"] == [48000]
     assert reply["/liverec/status/drops"] == [3]
+    assert reply["/liverec/status/skipped"] == [7]
     assert reply["/liverec/status/desk"] == ["connected"]
     assert reply["/liverec/status/tags"] == ["hand_at_mic"]
     assert reply["/liverec/status/faults"] == ["mic_handling"]

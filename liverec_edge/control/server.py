@@ -9,7 +9,7 @@ Addresses (arguments in OSC type tags; a toggle may send ``,i``, ``,f`` or ``,T`
     /liverec/status          ask for the state
 
 Every accepted command and every ``/liverec/status`` is answered, to the sender's own IP and port, with one bundle of
-``/liverec/status/<field>`` messages (armed, bypass, fps, audio_rate, drops, desk, tags, faults, health,
+``/liverec/status/<field>`` messages (armed, bypass, fps, audio_rate, drops, skipped, desk, tags, faults, health,
 thresholds), so a tablet's widgets can bind to them. A command with bad arguments is answered with
 ``/liverec/error ,ss`` (address, reason).
 
@@ -189,6 +189,7 @@ class ControlServer:
         bundle.add_content(_build(f"{PREFIX}/status/fps", [float(status.fps)]))
         bundle.add_content(_build(f"{PREFIX}/status/audio_rate", [int(status.audio_rate)]))
         bundle.add_content(_build(f"{PREFIX}/status/drops", [int(status.drops)]))
+        bundle.add_content(_build(f"{PREFIX}/status/skipped", [int(status.skipped)]))
         bundle.add_content(_build(f"{PREFIX}/status/desk", [status.desk]))
         # Lists travel as one comma-separated string: tablet label widgets show one string, and it keeps the
         # reply one small datagram however many tags are open.

@@ -42,7 +42,10 @@ class DaemonStatus:
     #: Frames captured since start (capture's counter): keeps growing across reloads, resets on a capture restart.
     frames: int = 0
     audio_rate: int = 0
+    #: Capture data lost (camera frames skipped, audio overruns), as the stages report it.
     drops: int = 0
+    #: Items analysis skipped because it was behind (bounded bus queues dropping their oldest): by design, not loss.
+    skipped: int = 0
     desk: str = "none"
     tags: tuple[str, ...] = ()
     faults: tuple[str, ...] = ()
