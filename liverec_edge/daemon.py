@@ -211,7 +211,6 @@ class Daemon:
         self._reload_requested = asyncio.Event()
         self._stop_reason = ""
         self.ready = False
-        self._watchdog_fed = False
         self._stalled: list[str] = []
         self._open_tags: dict[str, tuple[str, float]] = {}
         self._recent_faults: list[tuple[str, float]] = []
@@ -288,7 +287,7 @@ class Daemon:
         if self._owns_notifier:
             self.notifier.close()
         log.info("daemon stopped", extra=kv(reason=self._stop_reason, took_s=time.monotonic() - started,
-                                            bus_drops=self.ctx.bus.dropped))
+                                            analysis_skipped=self.ctx.bus.dropped))
 
     # --- housekeeping: READY, WATCHDOG, STATUS ---------------------------------------------------------------------
 
@@ -315,7 +314,7 @@ class Daemon:
                     self.notifier.status(self.status_text())
                 if now >= next_status_log:
                     next_status_log = now + STATUS_LOG_EVERY_S
-                    log.info("status", extra=kv(status=self.status_text(), bus_drops=self.ctx.bus.dropped))
+                    log.info("status", extra=kv(status=self.status_text()))
             except Exception:  # housekeeping must outlive any surprise in a stage's health() or progress()
                 log.exception("daemon housekeeping failed")
             # A watchdog shorter than a couple of ticks (WatchdogSec=1) still gets its pings on time.
