@@ -366,8 +366,7 @@ class Daemon:
         control = self.ctx.control
         return DaemonStatus(
             armed=control.armed, bypass=control.bypass, fps=fps, frames=frames, audio_rate=audio_rate, drops=drops,
-            skipped=self.ctx.bus.dropped,
-            desk=desk,
+            skipped=self.ctx.bus.dropped, desk=desk,
             tags=tuple(sorted({b for b, _ in self._open_tags.values()})),
             faults=tuple(sorted({t for t, _ in self._recent_faults})),
             health=state, thresholds=control.thresholds,
@@ -420,6 +419,9 @@ class Daemon:
                 return True
             self.ctx.replace_config(new)
             applied = {k for k in changed if k in DAEMON_LIVE_KEYS}
+            if self.log_level_override and "logging.level" in changed:
+                log.info("logging.level changed in the file; --log-level on the command line still wins",
+                         extra=kv(level=self.log_level_override))
             self._apply_log_level(new)
             assert self.pipeline is not None
             applied |= self.pipeline.reconfigure(new, changed)
