@@ -364,7 +364,8 @@ class FaultAnalyser:
             # Feedback grows: measure where it is loudest, the last part of the region.
             na, nb = int(region_s[0] * rate), int(region_s[1] * rate)
             tail = native[max(na, nb - int(0.5 * rate)): nb]
-            howl = measure.measure_howl(tail, rate)
+            hum = measure.measure_hum(x16[a:b], self.settings.mains_hz)
+            howl = measure.measure_howl(tail, rate, mains_hz=hum.freq if hum else self.settings.mains_hz)
             if howl is None:
                 return region_s, None
             span = _tone_span(native, rate, howl.freq, region_s, width=max(10.0, howl.freq * 0.01), rise_db=20.0)
@@ -752,6 +753,19 @@ class StreamingFaultAnalyser:
             x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         if self._t0 is None:
             self._t0 = float(block.t0)
+        else:
+            # Keep the stream on the capture clock: a gap (dropped blocks) is filled with silence, an overlap is
+            # trimmed, so every later time still maps to the right sample.
+            gap = round((float(block.t0) - self.now) * self.rate)
+            if gap > self.rate // 200:  # over 5 ms: not clock jitter
+                filled = min(gap, int(self.history_s * self.rate))
+                self._append(np.zeros(filled, np.float32))
+                self._t0 += (gap - filled) / self.rate  # a gap longer than the history only moves the clock
+            elif gap < -(self.rate // 200):
+                x = x[min(x.size, -gap):]
+        self._append(x)
+
+    def _append(self, x: np.ndarray) -> None:
         self._native.append(x)
         self._native_total += x.size
         y = self._resampler.push(x)

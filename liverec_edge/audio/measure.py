@@ -281,16 +281,21 @@ class Howl:
 
 
 def measure_howl(
-    samples: np.ndarray, rate: int, fmin: float = 80.0, fmax: float = 12000.0, min_prominence_db: float = 20.0
+    samples: np.ndarray, rate: int, fmin: float = 150.0, fmax: float = 12000.0, min_prominence_db: float = 20.0,
+    mains_hz: float | None = None,
 ) -> Howl | None:
-    """The acoustic-feedback peak: the most prominent narrow, steady peak of the (native-rate) spectrum.
+    """The acoustic-feedback peak: the loudest narrow peak of the (native-rate) spectrum that holds its pitch.
 
-    A howl is a near-pure tone that holds its pitch, so over a few hundred milliseconds it stands tens of dB above
-    the spectrum around it; voiced speech harmonics glide and smear. The frequency comes from parabolic interpolation
-    on a zero-padded Blackman spectrum (well under 1 Hz on a steady tone).
+    A howl is a near-pure tone that holds its pitch, so it stands tens of dB above the spectrum around it, and it is
+    there in every part of the span; a sung or held vowel's partial glides and fades, and a peak on a mains harmonic
+    (of ``mains_hz``, the measured hum, when given) is hum, not a loop. Candidates are checked in the last two of
+    three consecutive thirds of the span (each must show a peak within 2 Hz standing ``min_prominence_db / 2``
+    out; the first third is left out because a howl grows). The frequency
+    comes from parabolic interpolation on a zero-padded Blackman spectrum of the whole span (well under 1 Hz on a
+    steady tone).
     """
     x = np.asarray(samples, dtype=np.float64)
-    if x.size < rate // 20:
+    if x.size < rate // 5:  # under 200 ms: thirds too short to tell a howl from a vowel
         return None
     spec, bin_hz = _spectrum_db(x, rate, pad=4)
     floor = _local_floor(spec, round(max(60.0, 8.0 * rate / x.size) / bin_hz))
@@ -299,14 +304,32 @@ def measure_howl(
     hi = min(spec.size - 2, int(min(fmax, 0.45 * rate) / bin_hz))
     if hi <= lo:
         return None
-    # The howl is the loudest of the narrow peaks (its distortion products stand out too, but lower).
-    narrow = np.flatnonzero(prominence[lo:hi] >= min_prominence_db)
+    narrow = lo + np.flatnonzero(prominence[lo:hi] >= min_prominence_db)
     if narrow.size == 0:
         return None
-    index = lo + int(narrow[np.argmax(spec[lo:hi][narrow])])
-    index = index - 2 + int(np.argmax(spec[index - 2: index + 3]))  # the top of that peak
-    position, height = _parabolic_peak(spec, index)
-    return Howl(position * bin_hz, float(prominence[index]), height)
+    thirds = [x[i * (x.size // 3): (i + 1) * (x.size // 3)] for i in range(1, 3)]
+    third_spectra = [_spectrum_db(part, rate, pad=4) for part in thirds]
+    third_floors = [_local_floor(sp, round(max(60.0, 8.0 * rate / part.size) / bh))
+                    for (sp, bh), part in zip(third_spectra, thirds, strict=True)]
+    mains = (mains_hz, 50.0, 60.0) if mains_hz else (50.0, 60.0)
+    # Loudest first: the howl is the loudest narrow peak (its distortion products stand out too, but lower).
+    for index in narrow[np.argsort(spec[narrow])[::-1]][:8]:
+        index = int(index) - 2 + int(np.argmax(spec[int(index) - 2: int(index) + 3]))  # the top of that peak
+        position, height = _parabolic_peak(spec, index)
+        freq = position * bin_hz
+        if any(round(freq / m) <= 12 and abs(freq - round(freq / m) * m) < 0.6 * max(1.0, round(freq / m) / 4)
+               for m in mains):
+            continue  # a mains harmonic (of the measured hum when there is one): hum, not a loop
+        steady = True
+        # The newest two thirds: a howl grows, so its first third may still be under the talker.
+        for (sp, bh), fl in zip(third_spectra, third_floors, strict=True):
+            near = slice(max(0, int((freq - 2.0) / bh)), int((freq + 2.0) / bh) + 2)
+            if float(np.max(sp[near] - fl[near])) < min_prominence_db / 2:
+                steady = False
+                break
+        if steady:
+            return Howl(freq, float(prominence[index]), height)
+    return None
 
 
 # --- band energy curves from the log-mel frames ---------------------------------------------------------------------
