@@ -151,7 +151,9 @@ class PartAnalyser:
             if not searched:
                 hands.no_search()
             hand_results = hands.finish(view, hand_results)
-            self._count("hand", hand_results, frame)
+            fresh = [r for r in hand_results if r.attrs.get("reused", 0.0) == 0.0]
+            if fresh:  # frames on which every hand only repeated its last result were not analysed for hands
+                self._count("hand", fresh, frame)
             results += hand_results
 
         self.last_model_ms = dict(view.model_ms)
