@@ -33,8 +33,8 @@ class RunningServer:
 @pytest.fixture
 def control(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     """A ControlServer on its own event loop thread, bound to 127.0.0.1 on a free port."""
-    overrides: dict[str, Any] = getattr(request, "param", {})
-    settings = ControlSettings(bind="127.0.0.1", port=0, **overrides)
+    overrides: dict[str, Any] = {"bind": "127.0.0.1", **getattr(request, "param", {})}
+    settings = ControlSettings(port=0, **overrides)
     changes: list[ControlChange] = []
     state = ControlState(armed=True, on_change=changes.append)
 
@@ -234,3 +234,17 @@ def test_allowlist_matching() -> None:
     assert not settings.allows("not-an-address")
     assert ControlSettings().allows("127.0.0.1") and ControlSettings().allows("::1")
     assert not ControlSettings().allows("192.168.1.50"), "by default only this box may control the daemon"
+
+
+@pytest.mark.parametrize("control", [{"bind": "::"}], indirect=True)
+def test_dual_stack_bind_serves_ipv6_and_ipv4_tablets(control: RunningServer) -> None:
+    import socket
+
+    from pythonosc.osc_packet import OscPacket
+
+    for family, host in ((socket.AF_INET6, "::1"), (socket.AF_INET, "127.0.0.1")):
+        with socket.socket(family, socket.SOCK_DGRAM) as client:
+            client.settimeout(3)
+            client.sendto(_message("/liverec/status").dgram, (host, control.port))
+            reply = {m.message.address: m.message.params for m in OscPacket(client.recv(65536)).messages}
+            assert reply["/liverec/status/armed"] == [1], host
