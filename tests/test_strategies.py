@@ -92,6 +92,7 @@ def test_plosive_hpf_never_lowers_an_engineers_higher_cut(table: StrategyTable) 
     assert actions["ch01.hpf.freq"].value == pytest.approx(160.0)
     actions = {a.param: a for a in table.actions_for(event("plosive"), CHANNELS, "t")}
     assert actions["ch01.hpf.freq"].value == pytest.approx(100.0)
+    assert actions["ch01.hpf.slope"].value == pytest.approx(18.0) and actions["ch01.hpf.on"].value == 1.0
 
 
 def test_keyboard_expander_threshold_follows_the_voice(table: StrategyTable) -> None:
@@ -148,3 +149,25 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
         StrategyTable.load(tmp_path / "missing.yaml")
     with pytest.raises(KeyError, match="music"):
         StrategyTable.load().actions_for(event("background_music"), {"ch": "ch01"}, "t")
+
+
+@pytest.mark.parametrize("family", ["x32", "xair"])
+def test_every_default_action_is_a_value_the_desk_accepts(table: StrategyTable, family: str) -> None:
+    """Cross-check with the mixer's firmware configs: each action's parameter exists on the desk and its value
+    (or, for relative moves, a move from the desk's default) passes the parameter's value law."""
+    from liverec_edge.mixer.firmware import load_firmware
+
+    desk = load_firmware(family)
+    measurements = {"peak_dbfs": 1.0, "level_dbfs": -18.0, "floor_dbfs": -62.0}
+    for kind in REPORTABLE_FAULTS:
+        for action in table.actions_for(event(kind, freq=59.97 if kind == "hum" else 2512.0), CHANNELS, "t",
+                                        measurements=measurements):
+            law = desk.resolve(action.param).law
+            value = action.value
+            if action.mode == "relative":
+                default = desk.resolve(action.param).default()
+                value = (0.0 if default == float("-inf") else float(default)) + float(value)
+            try:
+                law.index_of_eng(value)
+            except ValueError as exc:  # the law names what it accepts
+                raise AssertionError(f"{kind}: {action.param} = {value!r}: {exc}") from None

@@ -518,7 +518,7 @@ class StrategyTable:
             if value is None:
                 log.debug("strategy action skipped: missing measurement", extra={"fields": {"param": param}})
                 continue
-            if isinstance(value, float):
+            if isinstance(value, float) and spec.kind != "enum":  # an enum's value is one of its choices already
                 value = _bounded(action_spec, spec, value, env["current"])
                 if value is None:
                     continue
@@ -547,7 +547,11 @@ def _resolve_param(template: str, channel_map: Mapping[str, str]) -> str:
 
 def _action_value(action: ActionSpec, spec: ParamSpec, env: Mapping[str, float | None]) -> float | str | None:
     if spec.kind == "enum":
-        return _enum_label(action.value)
+        label = _enum_label(action.value)
+        try:  # numeric enums (HPF slope, compressor ratio) travel as numbers, named ones (PEQ, EXP3) as names
+            return float(label)
+        except ValueError:
+            return label
     if isinstance(action.value, (int, float)):
         return float(action.value)
     if spec.kind == "bool" and action.value.upper() in ("ON", "OFF"):
