@@ -337,8 +337,10 @@ class Daemon:
                 self._open_tags[str(tag_id)] = (str(behaviour), now)
             else:
                 self._open_tags.pop(str(tag_id), None)
-        # A tag whose producer died never closes: forget it after a while rather than show it for ever.
-        self._open_tags = {k: v for k, v in self._open_tags.items() if now - v[1] < 30.0}
+        # A tag whose producer died never closes: forget it after a while rather than show it for ever; and keep
+        # only the newest few, so a stage minting ids in a loop cannot grow this.
+        fresh = sorted(((k, v) for k, v in self._open_tags.items() if now - v[1] < 30.0), key=lambda kv_: kv_[1][1])
+        self._open_tags = dict(fresh[-64:])
         self._recent_faults += [(str(getattr(f, "type", "?")), now) for f in faults]
         self._recent_faults = [(t, seen) for t, seen in self._recent_faults if now - seen < FAULT_SHOWN_S][-32:]
 
