@@ -387,6 +387,11 @@ class RestartPolicy:
     #: as stalled; capture has no such grace: READY=1 waits for it, and after READY it is tracked from its progress.
     start_grace_s: float = 30.0
 
+    def delay_after(self, failures: int) -> float:
+        """Backoff before the next attempt: doubling from ``first_delay_s``, at most ``max_delay_s``."""
+        # The exponent is capped: a critical stage retried for days must not overflow the float.
+        return min(self.first_delay_s * 2.0 ** min(max(failures - 1, 0), 30), self.max_delay_s)
+
 
 @dataclass
 class StageRecord:
@@ -433,7 +438,7 @@ class Pipeline:
                 await stage.run(self.ctx)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a stage bug or bad input must never take the daemon (or capture) down
+            except (Exception, SystemExit) as exc:  # a stage bug or bad input must never take the daemon down
                 if self._stopping:
                     return
                 if time.monotonic() - started_at >= self.policy.healthy_after_s:
@@ -448,7 +453,7 @@ class Pipeline:
                     log.error("stage disabled after repeated failures; the daemon carries on without it",
                               extra=kv(stage=stage.name, failures=record.failures))
                     return
-                delay = min(self.policy.first_delay_s * 2 ** (record.failures - 1), self.policy.max_delay_s)
+                delay = self.policy.delay_after(record.failures)
                 record.state = StageState.backoff
                 log.warning("stage restarting", extra=kv(stage=stage.name, in_s=delay))
                 await asyncio.sleep(delay)

@@ -72,7 +72,9 @@ class Exploding(StageBase):
 
     async def run(self, ctx: StageContext) -> None:
         await asyncio.sleep(0.005)
-        raise ValueError("bad input")
+        if self.starts % 2:
+            raise ValueError("bad input")
+        raise SystemExit("a stage calling sys.exit is a bug, not a reason to stop the daemon")
 
     async def stop(self) -> None:
         self.stops += 1
@@ -122,7 +124,7 @@ def test_failing_stage_is_restarted_then_disabled_while_capture_keeps_going() ->
         record = pipeline.records["exploding"]
         assert record.state == StageState.disabled
         assert bad.starts == FAST.max_failures and bad.stops == FAST.max_failures, "stop() after every failure"
-        assert record.last_error == "ValueError: bad input"
+        assert record.last_error.startswith(("ValueError: bad input", "SystemExit: a stage calling"))
         ticks = ticker.ticks
         await asyncio.sleep(0.1)
         assert ticker.ticks > ticks, "capture keeps going"
@@ -338,3 +340,9 @@ def test_a_slow_start_gets_the_start_grace_then_counts_as_stalled() -> None:
         await pipeline.stop(0.3)
 
     asyncio.run(scenario())
+
+
+def test_backoff_doubles_and_is_capped_for_ever() -> None:
+    policy = RestartPolicy(first_delay_s=0.5, max_delay_s=10.0)
+    assert [policy.delay_after(n) for n in (1, 2, 3, 4, 5, 6)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0]
+    assert policy.delay_after(10**6) == 10.0, "days of retries of a dead capture device"
