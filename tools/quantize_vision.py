@@ -38,6 +38,7 @@ from liverec_edge.media import iter_video_frames, load_image  # noqa: E402
 from liverec_edge.tflite import load_interpreter  # noqa: E402
 from liverec_edge.types import Frame  # noqa: E402
 from liverec_edge.vision import model as vision_model  # noqa: E402
+from liverec_edge.vision.geometry import scale_pixels  # noqa: E402
 from liverec_edge.vision.pipeline import PartAnalyser  # noqa: E402
 from liverec_edge.vision.settings import VisionSettings  # noqa: E402
 
@@ -66,13 +67,13 @@ def _quiet_stderr():
 def record_inputs() -> dict[str, list[np.ndarray]]:
     """Run the float pipeline over the shared media and keep every input tensor each model was given."""
     recorded: dict[str, list[np.ndarray]] = defaultdict(list)
-    original_run = vision_model.TfliteModel.run
+    original_run = vision_model.TfliteModel.run_pixels
 
-    def recording_run(self, tensor):  # type: ignore[no-untyped-def]
-        recorded[Path(self.spec.filename).stem].append(np.array(tensor, np.float32))
-        return original_run(self, tensor)
+    def recording_run(self, pixels):  # type: ignore[no-untyped-def]
+        recorded[Path(self.spec.filename).stem].append(scale_pixels(pixels, self.spec.value_range)[np.newaxis])
+        return original_run(self, pixels)
 
-    vision_model.TfliteModel.run = recording_run  # type: ignore[method-assign]
+    vision_model.TfliteModel.run_pixels = recording_run  # type: ignore[method-assign]
     try:
         # pose and palm every frame so their models get as many samples as the others
         analyser = PartAnalyser(VisionSettings(frame_budget_ms=1e6, pose_every_n=1, palm_every_n=1,
@@ -85,7 +86,7 @@ def record_inputs() -> dict[str, list[np.ndarray]]:
             analyser.reset()
             analyser.analyse(Frame(0.0, 0, load_image(MEDIA / "images" / name)))
     finally:
-        vision_model.TfliteModel.run = original_run  # type: ignore[method-assign]
+        vision_model.TfliteModel.run_pixels = original_run  # type: ignore[method-assign]
     return recorded
 
 

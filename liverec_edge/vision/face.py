@@ -132,7 +132,7 @@ class FaceDetector:
     def _detect(self, view: FrameView) -> PartResult | None:
         letterbox = full_frame_rect(view.width, view.height)
         spec = self.detector.spec
-        raw_boxes, raw_scores = self.detector.run(view.tensor(letterbox, spec))
+        raw_boxes, raw_scores = self.detector.run_pixels(view.pixels(letterbox, spec))
         view.record(self.detector)
         scores, boxes, kps = decode_detections(
             raw_boxes, raw_scores, self.anchors, spec.input_size[0], NUM_KEYPOINTS, self.settings.face_min_score
@@ -168,7 +168,7 @@ class FaceDetector:
     def _mesh_on(
         self, view: FrameView, roi: RotatedRect, detection_score: float | None, tracked: bool, count: int
     ) -> PartResult:
-        raw_mesh, raw_presence = self.mesh.run(view.tensor(roi, MESH))
+        raw_mesh, raw_presence = self.mesh.run_pixels(view.pixels(roi, MESH))
         view.record(self.mesh)
         presence = sigmoid(float(raw_presence.reshape(-1)[0]))
         mesh = raw_mesh.reshape(468, 3) / np.float32(MESH.input_size[0])

@@ -72,11 +72,8 @@ def full_frame_rect(width: int, height: int) -> RotatedRect:
     return RotatedRect(width / 2.0, height / 2.0, side, side, 0.0)
 
 
-def crop_to_tensor(
-    image: Image.Image, rect: RotatedRect, size: tuple[int, int], value_range: tuple[float, float],
-    bilinear: bool = False,
-) -> np.ndarray:
-    """Sample ``rect`` of ``image`` into a (1, H, W, 3) float32 tensor scaled to ``value_range``.
+def crop_pixels(image: Image.Image, rect: RotatedRect, size: tuple[int, int], bilinear: bool = False) -> np.ndarray:
+    """Sample ``rect`` of ``image`` into an (H, W, 3) uint8 array of ``size`` (width, height).
 
     One affine warp (PIL, in C) does the rotation, the crop, the resize and the letterbox at once; parts of the rect
     outside the frame read as black, as mediapipe's BORDER_ZERO. Nearest-neighbour sampling by default: PIL's
@@ -92,11 +89,24 @@ def crop_to_tensor(
     f = rect.cy - (sin * rect.width + cos * rect.height) / 2.0
     resample = Image.Resampling.BILINEAR if bilinear else Image.Resampling.NEAREST
     warped = image.transform((out_w, out_h), Image.Transform.AFFINE, (a, b, c, d, e, f), resample)
+    return np.asarray(warped)
+
+
+def scale_pixels(pixels: np.ndarray, value_range: tuple[float, float], out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 pixels → float32 in ``value_range`` (into ``out`` when given, e.g. the interpreter's input tensor)."""
     lo, hi = value_range
-    tensor = np.asarray(warped, dtype=np.float32)
-    tensor *= (hi - lo) / 255.0
-    tensor += lo
-    return tensor[np.newaxis]
+    out = np.multiply(pixels, np.float32((hi - lo) / 255.0), out=out, dtype=np.float32, casting="unsafe")
+    if lo:
+        out += np.float32(lo)
+    return out
+
+
+def crop_to_tensor(
+    image: Image.Image, rect: RotatedRect, size: tuple[int, int], value_range: tuple[float, float],
+    bilinear: bool = False,
+) -> np.ndarray:
+    """:func:`crop_pixels` as a (1, H, W, 3) float32 tensor scaled to ``value_range``."""
+    return scale_pixels(crop_pixels(image, rect, size, bilinear), value_range)[np.newaxis]
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,7 +168,7 @@ class HandTracker:
         self._frames_since_palm = 0
         letterbox = full_frame_rect(view.width, view.height)
         spec = self.palm.spec
-        raw_boxes, raw_scores = self.palm.run(view.tensor(letterbox, spec))
+        raw_boxes, raw_scores = self.palm.run_pixels(view.pixels(letterbox, spec))
         view.record(self.palm)
         scores, boxes, kps = decode_detections(
             raw_boxes, raw_scores, self.anchors, spec.input_size[0], PALM_KEYPOINTS, self.settings.palm_min_score
@@ -240,7 +240,7 @@ class HandTracker:
         self, view: FrameView, roi: RotatedRect, slot: int, tracked: bool
     ) -> tuple[PartResult | None, RotatedRect | None]:
         spec = self.landmarks.spec
-        raw, presence, handedness = self.landmarks.run(view.tensor(roi, spec))
+        raw, presence, handedness = self.landmarks.run_pixels(view.pixels(roi, spec))
         view.record(self.landmarks)
         score = float(presence.reshape(-1)[0])  # the model's output is already a probability
         if score < self.settings.hand_min_presence:

@@ -107,8 +107,7 @@ class PoseTracker:
 
     def _detect(self, view: FrameView) -> RotatedRect | None:
         letterbox = full_frame_rect(view.width, view.height)
-        raw_boxes, raw_scores = self.detector.run(
-            view.tensor(letterbox, DETECTOR)
+        raw_boxes, raw_scores = self.detector.run_pixels(view.pixels(letterbox, DETECTOR)
         )
         view.record(self.detector)
         scores, boxes, kps = decode_detections(
@@ -122,7 +121,7 @@ class PoseTracker:
         return _alignment_roi(keypoints[0], keypoints[1])
 
     def _landmarks_on(self, view: FrameView, roi: RotatedRect, tracked: bool) -> PartResult | None:
-        raw, presence = self.landmarks.run(view.tensor(roi, LANDMARKS))
+        raw, presence = self.landmarks.run_pixels(view.pixels(roi, LANDMARKS))
         view.record(self.landmarks)
         score = float(presence.reshape(-1)[0])  # already a probability
         if score < self.settings.pose_min_presence:
