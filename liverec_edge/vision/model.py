@@ -72,13 +72,16 @@ class TfliteModel:
         """Invoke on an (H, W, 3) uint8 crop: scaled to the model's value range straight into its input tensor (no
         intermediate float array, no set_tensor copy)."""
         start, start_cpu = time.perf_counter(), time.thread_time()
-        if self._input_dtype == np.float32:
-            scale_pixels(pixels, self.spec.value_range, out=self._interpreter.tensor(self._input_index)()[0])
-        else:
-            tensor = scale_pixels(pixels, self.spec.value_range)[np.newaxis]
-            self._interpreter.set_tensor(self._input_index, tensor.astype(self._input_dtype))
-        self._interpreter.invoke()
-        out = [self._interpreter.get_tensor(d["index"]) for d in self._outputs]
+        try:
+            if self._input_dtype == np.float32:
+                scale_pixels(pixels, self.spec.value_range, out=self._interpreter.tensor(self._input_index)()[0])
+            else:
+                tensor = scale_pixels(pixels, self.spec.value_range)[np.newaxis]
+                self._interpreter.set_tensor(self._input_index, tensor.astype(self._input_dtype))
+            self._interpreter.invoke()
+            out = [self._interpreter.get_tensor(d["index"]) for d in self._outputs]
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"{self.path}: inference failed: {exc}") from None
         self.last_ms = (time.perf_counter() - start) * 1000.0
         self.last_cpu_ms = (time.thread_time() - start_cpu) * 1000.0
         return out
