@@ -7,7 +7,6 @@ model report a :class:`ModelError` instead).
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +60,13 @@ def load_interpreter(path: str | Path, num_threads: int = 1, expected_sha256: st
     if expected_sha256 is not None and sha256_of(path) != expected_sha256:
         raise ModelError(f"model file checksum mismatch (expected sha256 {expected_sha256[:12]}...): {path}")
     interpreter_cls = _interpreter_class()
-    # The runtimes print an XNNPACK INFO line on stderr; keep it out of our structured log.
-    saved = os.dup(2)
+    # The runtimes print one XNNPACK INFO line on stderr. It is left there: silencing it means pointing fd 2 away
+    # for the whole process, which would swallow log lines other threads write meanwhile.
     try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                interpreter = interpreter_cls(model_path=str(path), num_threads=max(1, int(num_threads)))
-                interpreter.allocate_tensors()
-            finally:
-                os.dup2(saved, 2)
+        interpreter = interpreter_cls(model_path=str(path), num_threads=max(1, int(num_threads)))
+        interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"cannot load model {path}: {exc}") from None
-    finally:
-        os.close(saved)
     return interpreter
 
 

@@ -91,9 +91,8 @@ def test_the_installed_command_exits_2_too(tmp_path: Path, command: str) -> None
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="config.py (lead's) loads YAML with safe_load, which keeps the last of two "
-                   "equal keys silently; reported in the daemon's hand-over. Remove this mark once it is an error.")
 def test_duplicate_section_is_an_error_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _write(tmp_path, "capture:\n  video_ring_seconds: 3\ncapture:\n  video_ring_seconds: 5\n")
     assert main(["check-config", str(path)]) == 2
-    assert "capture" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "duplicate key 'capture'" in err and "line 1" in err

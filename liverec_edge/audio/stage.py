@@ -264,6 +264,30 @@ class FaultStage(StageBase):
             if actions:
                 outcome.commands.append(MixerCommand("apply", owner, tuple(actions), "audio-only detection"))
 
+    def reconfigure(self, config: Any, changed: frozenset[str]) -> set[str]:
+        """Per-type thresholds and the level gate apply live (the analyser reads its settings on every window);
+        a new strategy table is validated and swapped in, the old one kept if the new one is invalid."""
+        applied = {k for k in changed if k.startswith(("audio.types.", "audio.gate.", "audio.prior_boost",
+                                                       "audio.prejudge_ratio"))}
+        if applied and self.stream is not None:
+            from liverec_edge.audio.analysis import LevelGate
+
+            # One attribute each: the worker thread sees either the old or the new settings, never a mix.
+            self.stream.analyser.settings = config.audio
+            self.stream.analyser.gate = LevelGate(config.audio.gate)
+            self.stream.settings = config.audio
+        if "audio.strategies" in changed:
+            from liverec_edge.audio.strategy import StrategyError, StrategyTable
+
+            try:
+                self.table = StrategyTable.load(config.audio.strategies)
+                applied.add("audio.strategies")
+            except (StrategyError, OSError) as exc:
+                log.error("new strategy table refused; the old one stays", extra=kv(error=str(exc)))
+        if any(k.startswith("mixer.channels") for k in changed):
+            self._strips = channel_map(config.mixer.channels)
+        return applied
+
     def health(self) -> Mapping[str, HealthValue]:
         figures: dict[str, HealthValue] = {
             "faults": self.faults_found,
