@@ -421,3 +421,15 @@ def test_feedback_event_carries_the_howl_frequency(shared_media: Path) -> None:
     assert at - 0.05 <= event.start - 100.0 <= at + 0.5
     actions = StrategyTable.load().actions_for(event, {"ch": "ch01", "music": "ch02"}, "audio")
     assert any(a.param.endswith(".freq") and abs(float(a.value) - f) <= 3.0 for a in actions)
+
+
+def test_howl_is_not_measured_in_speech_and_rarely_in_music(shared_media: Path) -> None:
+    """Held vowels glide, struck notes fade, played notes come with their octaves: none of them is a loop. A
+    sustained pure note can still pass (the model must call it feedback first)."""
+    talk = speech(shared_media, 12.0)
+    half = RATE // 2
+    assert all(measure_howl(talk[k * half: (k + 1) * half], RATE) is None for k in range(24))
+    for name in ("Kevin_MacLeod_-_P_I_Tchaikovsky_Dance_of_the_Sugar_Plum_Fairy.ogg", "Kevin_MacLeod_-_Vibe_Ace.ogg"):
+        music = decode_audio(shared_media / "music" / name, rate=RATE)[0][: 60 * RATE]
+        found = sum(measure_howl(music[k * half: (k + 1) * half], RATE) is not None for k in range(120))
+        assert found <= 0.2 * 120, (name, found)

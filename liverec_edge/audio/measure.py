@@ -182,6 +182,7 @@ MAINS_TOLERANCE_HZ = 0.8
 HUM_MEMBER_DB = 6.0  # a harmonic counts as a comb member this far above the local median
 HUM_COMB_DB = 20.0  # summed prominence a comb of two or more members needs
 HUM_RATE = 4000  # hum lives below 1 kHz: analyse a 4 kHz copy, 12× cheaper than 48 kHz and as precise
+HOWL_MAX_FADE_DB = 1.5  # a howl holds or grows from one sixth of a second to the next; a struck note fades
 
 
 def measure_hum(
@@ -290,9 +291,9 @@ def measure_howl(
     there in every part of the span; a sung or held vowel's partial glides and fades, and a peak on a mains harmonic
     (of ``mains_hz``, the measured hum, when given) is hum, not a loop. Candidates are checked in the last two of
     three consecutive thirds of the span (each must show a peak within 2 Hz standing ``min_prominence_db / 2``
-    out; the first third is left out because a howl grows). The frequency
-    comes from parabolic interpolation on a zero-padded Blackman spectrum of the whole span (well under 1 Hz on a
-    steady tone).
+    out; the first third is left out because a howl grows) and must not fade from one to the next (a struck or
+    plucked note decays, a loop does not). A peak with a strong octave partner is a note. The frequency comes from
+    parabolic interpolation on a zero-padded Blackman spectrum of the whole span (well under 1 Hz on a steady tone).
     """
     x = np.asarray(samples, dtype=np.float64)
     if x.size < rate // 5:  # under 200 ms: thirds too short to tell a howl from a vowel
@@ -321,15 +322,32 @@ def measure_howl(
                for m in mains):
             continue  # a mains harmonic (of the measured hum when there is one): hum, not a loop
         steady = True
+        levels = []
         # The newest two thirds: a howl grows, so its first third may still be under the talker.
         for (sp, bh), fl in zip(third_spectra, third_floors, strict=True):
             near = slice(max(0, int((freq - 2.0) / bh)), int((freq + 2.0) / bh) + 2)
+            levels.append(float(np.max(sp[near])))
             if float(np.max(sp[near] - fl[near])) < min_prominence_db / 2:
                 steady = False
                 break
-        if steady:
+        if steady and levels[1] < levels[0] - HOWL_MAX_FADE_DB:
+            steady = False  # fading: a note dying away
+        if steady and not _has_octave_partner(spec, prominence, bin_hz, freq, height):
             return Howl(freq, float(prominence[index]), height)
     return None
+
+
+def _has_octave_partner(spec: np.ndarray, prominence: np.ndarray, bin_hz: float, freq: float, height: float) -> bool:
+    """Whether a peak an octave above or below stands within 15 dB of the candidate: a played or sung note (a
+    harmonic series), not a loop, which rings on one frequency (its distortion products are odd and far lower)."""
+    for partner in (2.0 * freq, 0.5 * freq):
+        lo, hi = int(partner * 0.99 / bin_hz), int(partner * 1.01 / bin_hz) + 1
+        if lo < 1 or hi >= spec.size:
+            continue
+        index = lo + int(np.argmax(spec[lo:hi]))
+        if prominence[index] >= 10.0 and spec[index] >= height - 15.0:
+            return True
+    return False
 
 
 # --- band energy curves from the log-mel frames ---------------------------------------------------------------------
