@@ -63,6 +63,8 @@ PALM_LANDMARKS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
 WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP = 0, 5, 9, 13
 #: A new palm overlapping a tracked hand's crop by more than this is the same hand (mediapipe's association: 0.5).
 SAME_HAND_IOU = 0.5
+#: A tracked hand the scheduler skipped this many frames in a row is updated on the next regardless of the budget.
+MAX_HAND_AGE_FRAMES = 2
 #: Weight of the newest frame in a tracked hand's running handedness.
 HANDEDNESS_SMOOTHING = 0.3
 #: Pose points (wrist, little finger, index finger) of the left and right hand, for crops seeded from the pose.
@@ -135,11 +137,14 @@ class HandTracker:
     def track(self, view: FrameView, limit: int | None = None) -> list[PartResult]:
         """Run the landmark model on each tracked hand's crop; drop hands whose presence falls below threshold.
 
-        With ``limit`` (the scheduler's time left) at most that many hands are updated, the longest-waiting first;
-        the others repeat their last result with ``reused`` = 1 and ``age_frames`` and keep their crop.
+        With ``limit`` (the scheduler's time left) at most that many hands are updated, the longest-waiting first
+        (and any waiting ``MAX_HAND_AGE_FRAMES``, regardless); the others repeat their last result with ``reused`` = 1
+        and ``age_frames`` and keep their crop.
         """
         order = sorted(self._hands, key=lambda h: -h.age)
         update = {id(h) for h in order[: len(order) if limit is None else max(0, limit)]}
+        # A hand left waiting this long is updated regardless: a crop that old may no longer hold the hand.
+        update |= {id(h) for h in self._hands if h.age >= MAX_HAND_AGE_FRAMES}
         results: list[PartResult] = []
         kept: list[TrackedHand] = []
         for hand in self._hands:
