@@ -250,3 +250,18 @@ def test_hands_take_turns_when_only_one_fits(vision_models: Path, asl_clips: dic
         assert stale[0].frame_index == i
         updated += fresh
     assert updated == [updated[0], 1 - updated[0]] * 3  # strict alternation
+
+
+def test_a_starved_hand_is_updated_anyway(vision_models: Path, asl_clips: dict[str, list[np.ndarray]]):
+    """With no time for any hand, tracked hands repeat for at most two frames, then are measured again."""
+    tracker = HandTracker(UNLIMITED, vision_models)
+    frames = asl_clips["hungry"]
+    for i in range(9, 12):
+        tracker.process(_view(frames[i], i))
+    assert tracker.tracked_count == 2
+    ages = []
+    for i in range(12, 18):
+        results = tracker.track(_view(frames[i], i), limit=0)
+        tracker.no_search()
+        ages.append(sorted(r.attrs["age_frames"] for r in results))
+    assert ages == [[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]] * 2
