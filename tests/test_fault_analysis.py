@@ -433,3 +433,16 @@ def test_howl_is_not_measured_in_speech_and_rarely_in_music(shared_media: Path) 
         music = decode_audio(shared_media / "music" / name, rate=RATE)[0][: 60 * RATE]
         found = sum(measure_howl(music[k * half: (k + 1) * half], RATE) is not None for k in range(120))
         assert found <= 0.2 * 120, (name, found)
+
+
+def test_audio_only_decisions_repeat_and_leave_speech_like_faults_to_the_camera() -> None:
+    analyser = FaultAnalyser(AudioSettings(), model=KnowingStandIn(np.zeros(RATE), RATE, "hum", 0.0, 1.0))
+    stream = StreamingFaultAnalyser(analyser, RATE)
+    hum, cough = FaultEvent("hum", 0.9, 0, 1, 50.0), FaultEvent("cough", 0.9, 0, 1)
+    clip = FaultEvent("clipping", 1.0, 0, 1)
+    assert stream.confirm([hum, cough, clip]) == []
+    assert stream.confirm([hum, cough, clip]) == [clip]  # two windows in a row
+    assert stream.confirm([hum, cough]) == [hum]  # stationary faults: three; a cough never without a tag
+    assert stream.confirm([cough]) == []  # the hum streak is broken
+    everything = AudioSettings(audio_only_types=("cough",), types={"cough": {"confirm_windows": 1}})
+    assert StreamingFaultAnalyser(FaultAnalyser(everything, model=analyser.model), RATE).confirm([cough]) == [cough]

@@ -718,8 +718,9 @@ class StreamingFaultAnalyser:
 
     ``feed(block)`` keeps the last ``history_s`` seconds (native samples for measurement, 16 kHz samples and log-mel
     frames for the model). ``analyse_span(start, end, prior)`` analyses a tag's span; ``poll()`` is the audio-only
-    trigger: when the gate is active it analyses the newest ``window_s`` and returns the events confirmed by
-    ``confirm_windows`` consecutive analyses (a tag confirms on its own; audio alone must repeat itself).
+    trigger: when the gate is active it analyses the newest ``window_s`` and returns the events of
+    ``audio_only_types`` confirmed by ``confirm_windows`` consecutive analyses (a tag confirms on its own; audio
+    alone must repeat itself, and speech-like faults wait for the camera).
     """
 
     def __init__(self, analyser: FaultAnalyser, rate: int, history_s: float = 12.0):
@@ -803,8 +804,10 @@ class StreamingFaultAnalyser:
         return self.confirm(result.events)
 
     def confirm(self, events: list[FaultEvent]) -> list[FaultEvent]:
-        """Update the per-type streaks with one analysis' events; return those whose streak is long enough."""
+        """The audio-only decision for one analysis of the newest window: update the per-type streaks and return
+        the events of ``audio_only_types`` whose streak reached ``confirm_windows``."""
         seen = {e.type for e in events}
         for name in REPORTABLE_FAULTS:
             self._streaks[name] = self._streaks.get(name, 0) + 1 if name in seen else 0
-        return [e for e in events if self._streaks[e.type] >= self.settings.type_settings(e.type).confirm_windows]
+        return [e for e in events if e.type in self.settings.audio_only_types
+                and self._streaks[e.type] >= self.settings.type_settings(e.type).confirm_windows]

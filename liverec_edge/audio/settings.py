@@ -88,6 +88,12 @@ class AudioSettings(Section):
     """The level/activity gate in front of the model."""
     types: dict[str, FaultTypeSettings] = Field(default_factory=_default_types)
     """Per fault type: ``enabled``, ``threshold``, ``confirm_windows``. Types not listed keep their defaults."""
+    audio_only_types: tuple[str, ...] = ("hum", "feedback", "clipping", "hiss", "background_music")
+    """Fault types acted on from audio alone, when no behaviour tag is open. The default keeps the faults whose
+    cause the camera cannot see (a ground loop, a loop gain, a hot preamp, a fan, a speaker in the room); the
+    others (mic handling, plosive, cough, keyboard) are what speech is most often mistaken for, and a false cough
+    mutes the presenter on air, so they wait for the camera to see the hand, the lean or the typing. On a box
+    without a camera, list them all."""
     behaviour_priors: dict[str, tuple[str, ...]] = Field(default_factory=lambda: dict(DEFAULT_BEHAVIOUR_PRIORS))
     """Behaviour → fault types whose threshold it lowers by ``prior_boost``."""
     strategies: Path | None = None
@@ -113,6 +119,14 @@ class AudioSettings(Section):
             else:
                 merged[key] = override
         return merged
+
+    @field_validator("audio_only_types")
+    @classmethod
+    def _check_audio_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for fault in value:
+            if fault not in REPORTABLE_FAULTS:
+                raise ValueError(f"unknown fault type {fault!r}; known types: {', '.join(REPORTABLE_FAULTS)}")
+        return value
 
     @field_validator("behaviour_priors")
     @classmethod
