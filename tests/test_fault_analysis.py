@@ -444,5 +444,7 @@ def test_audio_only_decisions_repeat_and_leave_speech_like_faults_to_the_camera(
     assert stream.confirm([hum, cough, clip]) == [clip]  # two windows in a row
     assert stream.confirm([hum, cough]) == [hum]  # stationary faults: three; a cough never without a tag
     assert stream.confirm([cough]) == []  # the hum streak is broken
+    stream.camera_available = False  # no camera, no tags: audio alone must act on everything
+    assert stream.confirm([cough]) == [cough]
     everything = AudioSettings(audio_only_types=("cough",), types={"cough": {"confirm_windows": 1}})
     assert StreamingFaultAnalyser(FaultAnalyser(everything, model=analyser.model), RATE).confirm([cough]) == [cough]

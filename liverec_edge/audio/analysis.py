@@ -737,6 +737,9 @@ class StreamingFaultAnalyser:
         self._t0: float | None = None  # time of the first fed sample
         self._native_total = 0
         self._streaks: dict[str, int] = {}
+        #: False while the camera is down (the daemon runs audio-only): every fault type may then act from audio
+        #: alone, since no tag will ever confirm the speech-like ones.
+        self.camera_available = True
         self._last_poll_end = -np.inf
 
     @property
@@ -809,5 +812,6 @@ class StreamingFaultAnalyser:
         seen = {e.type for e in events}
         for name in REPORTABLE_FAULTS:
             self._streaks[name] = self._streaks.get(name, 0) + 1 if name in seen else 0
-        return [e for e in events if e.type in self.settings.audio_only_types
+        allowed = self.settings.audio_only_types if self.camera_available else REPORTABLE_FAULTS
+        return [e for e in events if e.type in allowed
                 and self._streaks[e.type] >= self.settings.type_settings(e.type).confirm_windows]
