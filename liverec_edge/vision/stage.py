@@ -52,7 +52,7 @@ class VisionStage(StageBase):
                 continue
             try:
                 results = await asyncio.to_thread(self.analyser.analyse, frame)
-            except ValueError as exc:  # a frame the detectors cannot take: skip it, keep going
+            except (ValueError, ModelError) as exc:  # a frame or an inference the detectors refuse: skip, go on
                 self.bad_frames += 1
                 if self.bad_frames <= 3 or self.bad_frames % 100 == 0:
                     log.warning("frame skipped by the part detectors", extra=kv(error=str(exc), count=self.bad_frames))
