@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liverec_edge.media import decode_audio
+from liverec_edge.media import decode_audio, write_wav
 
 SENTENCES = (
     "Good evening, and welcome back to the stream.",
@@ -134,16 +134,5 @@ def build_voice_track(out_dir: Path, seconds: float = 60.0, rate: int = 48_000,
     track = np.clip(track + room, -1.0, 1.0)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "presenter.wav"
-    _write_wav(path, track, rate)
+    write_wav(path, track, rate)
     return path, sorted(events, key=lambda e: e.start)
-
-
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    import wave
-
-    pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm.tobytes())

@@ -128,3 +128,15 @@ def has_video(path: str | Path) -> bool:
         return False
     with _open(path) as container:
         return bool(container.streams.video)
+
+
+def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
+    """Write mono float samples in [-1, 1] as a 16-bit PCM WAV file (clipped, NaN as silence)."""
+    import wave
+
+    pcm = np.round(np.clip(np.nan_to_num(np.asarray(samples, np.float32)), -1.0, 1.0) * 32767.0).astype("<i2")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(int(rate))
+        wav.writeframes(pcm.tobytes())

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from liverec_edge.media import decode_audio
+from liverec_edge.media import decode_audio, write_wav
 
 RATE = 48_000
 
@@ -20,15 +19,6 @@ RATE = 48_000
 def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "liverec_edge.cli", "analyze", *args],
                           capture_output=True, text=True, timeout=240)
-
-
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm.tobytes())
 
 
 def _mains_hum(shared_media: Path, seconds: float) -> np.ndarray:
@@ -49,7 +39,7 @@ def test_analyze_names_hum_in_real_speech_with_its_frequency(tmp_path: Path, sha
     mix = speech.copy()
     mix[int(hum_at * RATE):] += 0.05 * _mains_hum(shared_media, 8 - hum_at)
     path = tmp_path / "hum.wav"
-    _write_wav(path, mix, RATE)
+    write_wav(path, mix, RATE)
 
     run = _analyze(str(path), "--json")
     assert run.returncode == 0, run.stderr[-2000:]
@@ -68,7 +58,7 @@ def test_analyze_names_hum_in_real_speech_with_its_frequency(tmp_path: Path, sha
 def test_analyze_clean_speech_reports_no_fault(tmp_path: Path, shared_media: Path) -> None:
     speech, _ = decode_audio(shared_media / "speech" / "jfk.wav", RATE)
     path = tmp_path / "clean.wav"
-    _write_wav(path, 0.5 * speech / np.max(np.abs(speech)), RATE)
+    write_wav(path, 0.5 * speech / np.max(np.abs(speech)), RATE)
     run = _analyze(str(path), "--json")
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout)["faults"] == []
