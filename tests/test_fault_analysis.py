@@ -228,6 +228,9 @@ def test_clipping_found_with_its_true_peak(shared_media: Path) -> None:
     assert found.clipped and found.runs[0][0] == int(np.flatnonzero(np.abs(hot) >= 1.0)[0])
     assert 1.5 <= found.true_peak_dbfs <= 9.0
     assert not find_clipping(talk / np.max(np.abs(talk)) * 0.99).clipped  # loud but intact
+    assert not find_clipping(talk / np.max(np.abs(talk)) * 0.3).clipped  # quiet and intact
+    upstream = find_clipping(clipped * 10 ** (-9 / 20))  # overloaded before a fader that is 9 dB down
+    assert upstream.clipped and upstream.runs[0][0] == found.runs[0][0]
 
 
 # --- event location -----------------------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ STRONG_WITHIN_DB = 6.0  # a transient this close to the strongest one near the o
 #: Gate thresholds used with the model's own thresholds when the model carries none for a type.
 DEFAULT_THRESHOLD = 0.5
 #: Plausibility limits (dBFS) below which a model verdict is dropped: what the strategy would fix is not there.
-CLIP_PLAUSIBLE_DBFS = -3.0  # a waveform without flat runs must at least come near full scale to be clipped
+CLIP_PLAUSIBLE_DBFS = -1.0  # a waveform without flat runs must reach full scale (lossy codecs overshoot it)
 HISS_PLAUSIBLE_DBFS = -80.0  # 10th-percentile energy of the 2.5–8 kHz band: hiss under this is inaudible
 MUSIC_PLAUSIBLE_DBFS = -65.0  # 10th-percentile energy of the whole band: music bleed fills the talker's pauses
 ONSET_SCAN_S = 0.05  # step of the model-window scan that narrows a transient's onset

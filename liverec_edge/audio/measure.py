@@ -71,8 +71,13 @@ class Clipping:
         return bool(self.runs)
 
 
+UPSTREAM_CLIP_MIN_DBFS = -20.0  # plateaus below full scale are looked for down to this peak level
+UPSTREAM_CLIP_MIN_RUN = 6
+
+
 def find_clipping(samples: np.ndarray, clip_dbfs: float = -0.3, min_run: int = 3) -> Clipping:
-    """Runs of at least ``min_run`` consecutive samples at or above ``clip_dbfs``, each run flat (one value).
+    """Runs of at least ``min_run`` consecutive samples at or above ``clip_dbfs``, each run flat (one value); when
+    nothing reaches ``clip_dbfs``, runs of ``UPSTREAM_CLIP_MIN_RUN`` flat samples at the window's own peak.
 
     Flatness is what separates a clipped converter or gain stage from a loud but intact peak or a brick-wall limiter
     (whose samples still move). The true peak is reconstructed by fitting a parabola to the intact samples either side
@@ -80,9 +85,17 @@ def find_clipping(samples: np.ndarray, clip_dbfs: float = -0.3, min_run: int = 3
     """
     x = np.asarray(samples, dtype=np.float64)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if x.size < min_run or peak < 10.0 ** (clip_dbfs / 20.0):
-        return Clipping([], 0, float(db(peak)))
     level = 10.0 ** (clip_dbfs / 20.0)
+    if peak < level:
+        # Clipped upstream, then turned down (a preamp overloaded before the fader): the plateaus sit at the
+        # window's own peak. Below full scale, a slow waveform's quantised crest can repeat a sample three or four
+        # times, so such a plateau must be longer to count.
+        if peak < 10.0 ** (UPSTREAM_CLIP_MIN_DBFS / 20.0):
+            return Clipping([], 0, float(db(peak)))
+        level = peak * (1.0 - 1e-4)
+        min_run = max(min_run, UPSTREAM_CLIP_MIN_RUN)
+    if x.size < min_run:
+        return Clipping([], 0, float(db(peak)))
     hot = np.abs(x) >= level
     # A sample continues a plateau when it equals its predecessor to within the 16-bit step.
     flat = np.zeros_like(hot)
