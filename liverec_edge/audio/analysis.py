@@ -351,9 +351,9 @@ class FaultAnalyser:
             a, b = int(region_s[0] * ANALYSIS_RATE), int(region_s[1] * ANALYSIS_RATE)
             if name == "hum":
                 # A hum that starts late in the region is diluted by the hum-free part: retry on the region's
-                # newest 1, 0.75 and 0.5 s before giving up.
+                # newest 2 s, 1.5 s ... 0.5 s before giving up.
                 hum = measure.measure_hum(x16[a:b], self.settings.mains_hz)
-                for seconds in (1.0, 0.75, 0.5):
+                for seconds in (2.0, 1.5, 1.0, 0.75, 0.5):
                     length = int(seconds * ANALYSIS_RATE)
                     if hum is not None or length >= b - a:
                         continue
