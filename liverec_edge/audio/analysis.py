@@ -710,7 +710,10 @@ class SampleRing:
         start, stop = max(start, self.oldest), min(stop, self.total)
         if stop <= start:
             return np.zeros(0, np.float32)
-        return self._data[np.arange(start, stop) % self.capacity]
+        a, b = start % self.capacity, stop % self.capacity
+        if a < b:
+            return self._data[a:b].copy()
+        return np.concatenate([self._data[a:], self._data[:b]])
 
 
 class StreamingFaultAnalyser:
@@ -734,6 +737,8 @@ class StreamingFaultAnalyser:
         self._features = StreamingLogMel(history_frames=int(self.history_s / FRAME_S) + 2)
         self._native = SampleRing(int(self.history_s * self.rate))
         self._x16 = SampleRing(int(self.history_s * ANALYSIS_RATE))
+        self._pending: list[np.ndarray] = []
+        self._pending_count = 0
         self._t0: float | None = None  # time of the first fed sample
         self._native_total = 0
         self._streaks: dict[str, int] = {}
@@ -772,6 +777,19 @@ class StreamingFaultAnalyser:
     def _append(self, x: np.ndarray) -> None:
         self._native.append(x)
         self._native_total += x.size
+        self._pending.append(x)
+        self._pending_count += x.size
+        if self._pending_count >= self.rate // 10:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Resample and compute features for the pending capture: in 100 ms batches, since per-call overhead made
+        20 ms blocks cost five times as much as the arithmetic (analysis flushes first, so nothing is missed)."""
+        if not self._pending:
+            return
+        x = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending.clear()
+        self._pending_count = 0
         y = self._resampler.push(x)
         self._features.push(y)
         self._x16.append(y)
@@ -780,6 +798,7 @@ class StreamingFaultAnalyser:
         """Analyse [start, end] (clamped to the history), reusing the frames computed as audio arrived."""
         if self._t0 is None:
             raise AnalysisInputError("no audio fed yet")
+        self._flush()
         params = self._features.params
         end = min(end, self._t0 + (self._resampler.emitted) / ANALYSIS_RATE)
         start = max(start, end - self.settings.max_window_s, self.now - self.history_s + 0.05)

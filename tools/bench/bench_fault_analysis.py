@@ -9,7 +9,8 @@ Cases (48 kHz mono, real material from ../shared/media):
 * ``batch: speech, no candidate`` — the clean-speech path when nothing passes the pre-judgement (the usual case
   with a good model: gate, resampling, features, one inference);
 * ``stream: feed 20 ms`` — the daemon's per-block cost (ring, streaming resample, streaming log-mel);
-* ``stream: poll`` — the daemon's audio-only decision on the newest window, reusing the streamed frames.
+* ``stream: analyse newest 1 s`` — the daemon's audio-only analysis of the newest window, reusing the streamed
+  frames (``no candidate``: when nothing passes the pre-judgement).
 
 Prints medians and 90th percentiles in milliseconds.
 
@@ -97,6 +98,11 @@ def main() -> int:
     rows.append(("stream: feed 20 ms block", timed(feed, args.repeat * 10)))
     rows.append(("stream: analyse newest 1 s", timed(
         lambda: stream.analyse_span(stream.now - 1.0, stream.now), args.repeat)))
+    strict_stream = StreamingFaultAnalyser(strict, RATE)
+    for a in range(0, long.size, 960):
+        strict_stream.feed(AudioBlock(a / RATE, long[a: a + 960, None], RATE))
+    rows.append(("stream: newest 1 s, no candidate", timed(
+        lambda: strict_stream.analyse_span(strict_stream.now - 1.0, strict_stream.now), args.repeat)))
 
     print(f"{'case':34s} {'median ms':>10s} {'p90 ms':>8s}")
     for name, (median, p90) in rows:
