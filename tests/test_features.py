@@ -8,6 +8,7 @@ import pytest
 from liverec_edge.audio.features import (
     FeatureParams,
     StreamingLogMel,
+    StreamingResampler,
     hz_to_mel,
     logmel,
     mel_filterbank,
@@ -105,3 +106,22 @@ def test_resample_48k_to_16k_keeps_a_tone_and_the_length(speech_16k: np.ndarray)
     assert resample_to_16k(speech_16k, 16_000) is not None
     with pytest.raises(ValueError):
         resample_to_16k(tone, 0)
+
+
+def test_streaming_resampler_matches_resample_poly_on_real_music(shared_media) -> None:
+    music, _ = decode_audio(shared_media / "music" / "Kevin_MacLeod_-_Vibe_Ace.ogg", 48_000)
+    music = music[: 5 * 48_000]
+    reference = resample_to_16k(music, 48_000)
+    resampler = StreamingResampler(48_000)
+    rng = np.random.default_rng(3)
+    blocks, pos = [], 0
+    while pos < music.size:
+        size = int(rng.choice([0, 1, 2, 3, 480, 1024, 4800]))
+        blocks.append(resampler.push(music[pos : pos + size]))
+        pos += size
+    streamed = np.concatenate(blocks)
+    assert reference.size - 11 <= streamed.size <= reference.size  # the last 10 wait for input that never came
+    np.testing.assert_allclose(streamed, reference[: streamed.size], atol=1e-5)
+    with pytest.raises(ValueError):
+        StreamingResampler(44_100)
+    assert StreamingResampler(16_000).push(music[:100]).size == 100

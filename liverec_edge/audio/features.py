@@ -17,6 +17,9 @@ Two ways to compute the same frames:
   a bounded history, so overlapping analysis windows reuse frames. It gives the same numbers as :func:`logmel` to
   float precision.
 
+48 kHz capture reaches 16 kHz through :func:`resample_to_16k` (whole signals) or :class:`StreamingResampler`
+(blocks as they arrive; the same filter, so the same samples).
+
 Non-finite samples (NaN/inf from a broken driver) are replaced by 0 before any arithmetic, so one bad block gives
 quiet frames instead of poisoning the history.
 """
@@ -178,6 +181,46 @@ def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
         return x
     g = gcd(ANALYSIS_RATE, int(rate))
     return resample_poly(x, ANALYSIS_RATE // g, int(rate) // g).astype(np.float32)
+
+
+class StreamingResampler:
+    """Block-wise decimation to 16 kHz for capture rates that are integer multiples of it (32, 48, 96 kHz).
+
+    Uses exactly the filter of ``scipy.signal.resample_poly(x, 1, factor)`` (Kaiser-windowed FIR of
+    ``20 * factor + 1`` taps, zero-phase), evaluated as samples arrive: output ``m`` is
+    ``sum_j h[j] * x[factor * m + 10 * factor - j]``, so the stream equals :func:`resample_to_16k` of the whole
+    signal (to float precision) except for its last few samples, at a latency of ``10 * factor`` input samples
+    (0.2 ms at 48 kHz). Blocks of any size, including 0.
+    """
+
+    def __init__(self, rate: int) -> None:
+        from scipy.signal import firwin
+
+        if rate <= 0 or rate % ANALYSIS_RATE:
+            raise ValueError(f"streaming resampling needs a multiple of {ANALYSIS_RATE} Hz, got {rate}; "
+                             "use resample_to_16k for a whole signal at other rates")
+        self.rate = int(rate)
+        self.factor = self.rate // ANALYSIS_RATE
+        half = 10 * self.factor
+        # conceptual zeros before the first sample, as resample_poly's zero padding
+        self._buffer = np.zeros(half, np.float64)
+        self._taps_reversed = np.ones(1)
+        if self.factor > 1:  # 16 kHz passes through untouched
+            self._taps_reversed = firwin(2 * half + 1, 1.0 / self.factor, window=("kaiser", 5.0))[::-1].copy()
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Feed a block at ``rate``; returns the 16 kHz samples that became computable (float32)."""
+        x = _sanitize(samples)
+        if self.factor == 1:
+            return x
+        self._buffer = np.concatenate([self._buffer, x.astype(np.float64)])
+        taps = self._taps_reversed.size
+        if self._buffer.size < taps:
+            return np.zeros(0, np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(self._buffer, taps)[:: self.factor]
+        out = windows @ self._taps_reversed
+        self._buffer = self._buffer[out.size * self.factor :]
+        return out.astype(np.float32)
 
 
 class StreamingLogMel:
