@@ -241,7 +241,7 @@ class FaultAnalyser:
                     continue
                 first, last = span  # seconds from the window start
                 # 5. precise classification on the located event
-                score = self._event_score(name, frames, first, last, cache)
+                score = self._event_score(name, frames, first, last, cache, starts)
                 if deterministic_clip:
                     score = max(score, _clip_confidence(clipping))
                 if score < threshold:
@@ -315,9 +315,10 @@ class FaultAnalyser:
         return region, None
 
     def _event_score(self, name: str, frames: np.ndarray, first_s: float, last_s: float,
-                     cache: dict[int, np.ndarray]) -> float:
-        """Score of ``name`` with the model window placed on the event: centred on a short event; over a long one,
-        the mean over windows tiling it (a long event must hold up across its length, not in one lucky window)."""
+                     cache: dict[int, np.ndarray], starts: Sequence[int] = ()) -> float:
+        """Score of ``name`` on the located event: for a short event, the best of the window centred on it and the
+        pre-judgement windows holding it whole; over a long one, the mean over windows tiling it (a long event must
+        hold up across its length, not in one lucky window)."""
         w, n = self.window_frames, frames.shape[0]
         first = int(first_s / FRAME_S)
         last = max(first + 1, int(np.ceil(last_s / FRAME_S)))
@@ -327,9 +328,11 @@ class FaultAnalyser:
         if last - first <= w:
             centre = (first + last) // 2
             start = int(min(max(0, centre - w // 2), n - w))
-            # Snap to a start already scored when it is within 5 frames: same verdict, one inference fewer.
-            near = [s for s in cache if abs(s - start) <= 5]
-            return float(self._scores_at(frames, near[0] if near else start, cache)[index])
+            # The window centred on the event, and every pre-judgement window that holds the whole event: where the
+            # event sits in the window should not decide whether it is heard (the model was trained on faults
+            # anywhere in the window, down to its last 100 ms).
+            holding = [s for s in starts if s <= first and s + w >= last]
+            return float(max(self._scores_at(frames, s, cache)[index] for s in [start, *holding]))
         starts = range(max(0, first), max(first, min(last, n) - w) + 1, w // 2)
         values = [self._scores_at(frames, min(s, n - w), cache)[index] for s in starts]
         return float(np.mean(values)) if values else 0.0
