@@ -5,7 +5,7 @@
 
 Steps (see models/faults/MODEL_CARD.md for the results):
 
-1. Features: the 100×64 log-mel windows of ``tools/build_fault_dataset.py`` (or built here with ``--build``),
+1. Features: the 100×64 log-mel windows of ``tools/build_fault_dataset.py`` (built here when ``--data`` is not given),
    standardised per band with the train split's mean/std (stored in model.json, applied by the runtime).
 2. Optional background separation: a small convolutional mask estimator trained on the same mixtures with the ideal
    ratio mask (background mel power / (background + talker) power) as target; the classifier then sees the
@@ -13,7 +13,8 @@ Steps (see models/faults/MODEL_CARD.md for the results):
    classifiers and ships the one with the better validation macro-F1.
 3. Classifier: strided Conv1D (10 → 20 ms steps) → BiGRU → 2× average pooling → BiGRU → mean+max pooling over time →
    Dense → 10 sigmoids, one per ``FAULT_TYPES`` entry (``clean`` is its own output, trained as "no fault").
-   Multi-label binary cross-entropy, Adam, early stopping on validation loss.
+   Multi-label binary cross-entropy, Adam, early stopping on validation loss; per training batch a random ±3 dB gain
+   and ±3 dB spectral tilt per window (``--no-augment`` turns it off).
 4. Export: the same network rebuilt with ``unroll=True`` and batch 1, ``set_weights``, converted with a
    representative set of 300 real training windows to full-int8 (int8 input/output, builtin ops only) — the only
    GRU path that converts (a WHILE-loop GRU crashes the int8 calibrator; batch=None fails). Strings stripped.
@@ -406,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     if int8_loss > 0.01 and not args.smoke:
         dyn_path = work / "dynamic.tflite"
         dyn_path.write_bytes(convert_dynamic(shipped["model"]))
-        inputs = masked if with_mask else plain  # type: ignore[possibly-undefined]
+        inputs = masked if with_mask else plain  # `masked` exists whenever the masked variant was chosen
         dyn_scores = {s: tflite_predict(dyn_path, inputs[s]) for s in ("val", "test")}
         thresholds = choose_thresholds(labels["val"], dyn_scores["val"])
         dynamic = {"size_bytes": dyn_path.stat().st_size,

@@ -47,6 +47,16 @@ def bandlimit(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return sosfilt(sos, x).astype(np.float32)
 
 
+def peaking_eq(x: np.ndarray, freq: float, gain_db: float, q: float) -> np.ndarray:
+    """RBJ-cookbook peaking filter: a broad boost/cut like a different voice, microphone or room position."""
+    amp = 10.0 ** (gain_db / 40.0)
+    w0 = 2 * np.pi * freq / RATE
+    alpha = np.sin(w0) / (2 * q)
+    b = np.array([1 + alpha * amp, -2 * np.cos(w0), 1 - alpha * amp])
+    a = np.array([1 + alpha / amp, -2 * np.cos(w0), 1 - alpha / amp])
+    return lfilter(b / a[0], a / a[0], x).astype(np.float32)
+
+
 def coloured_noise(rng: np.random.Generator, n: int, slope_db_per_octave: float) -> np.ndarray:
     """Gaussian noise with a power-law spectrum (0 = white, −3 = pink, −6 = brown), unit RMS."""
     spectrum = np.fft.rfft(rng.standard_normal(n))
@@ -69,9 +79,10 @@ def synthetic_rir(rng: np.random.Generator, rt60: float, length_s: float, direct
     return (rir / np.sqrt(np.sum(rir**2))).astype(np.float32)
 
 
-def reverberate(rng: np.random.Generator, x: np.ndarray, wet: float) -> np.ndarray:
-    """Add room reverberation (RT60 0.2–0.8 s) with the given wet fraction; same length as ``x``."""
-    rir = synthetic_rir(rng, rt60=float(rng.uniform(0.2, 0.8)), length_s=0.4)
+def reverberate(rng: np.random.Generator, x: np.ndarray, wet: float, max_rt60: float = 0.8) -> np.ndarray:
+    """Add room reverberation (RT60 0.2 s to ``max_rt60``) with the given wet fraction; same length as ``x``."""
+    rt60 = float(rng.uniform(0.2, max_rt60))
+    rir = synthetic_rir(rng, rt60=rt60, length_s=min(1.0, max(0.4, rt60 / 2)))
     tail = fftconvolve(x, rir)[: x.size]
     out = (1.0 - wet) * x + wet * tail * (rms(x) / max(rms(tail), 1e-9))
     return out.astype(np.float32)

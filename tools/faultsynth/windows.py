@@ -58,13 +58,16 @@ def _excerpt(rng: np.random.Generator, audio: np.ndarray, n: int) -> np.ndarray:
 
 def _speech(rng: np.random.Generator, sources: SplitSources, n: int, augment: bool) -> tuple[str, np.ndarray]:
     name, audio = sources.speech[int(rng.integers(len(sources.speech)))]
-    if augment:  # train only: speed ±8 %, spectral tilt, reverberation — more talkers and rooms than we have
+    if augment:  # train only: speed ±20 %, broad EQ, tilt, band limits, reverberation — more talkers and rooms
         from scipy.signal import resample_poly
 
-        up, down = [(25, 23), (25, 24), (1, 1), (24, 25), (23, 25)][int(rng.integers(5))]
+        ratios = [(5, 4), (6, 5), (25, 23), (25, 24), (1, 1), (24, 25), (23, 25), (5, 6), (4, 5)]
+        up, down = ratios[int(rng.integers(len(ratios)))]
         chunk = _excerpt(rng, audio, int(n * up / down) + 64)
         x = resample_poly(chunk, down, up).astype(np.float32)[:n] if (up, down) != (1, 1) else chunk[:n]
         x = np.pad(x, (0, max(0, n - x.size)))
+        for _ in range(int(rng.integers(0, 3))):  # vocal tract / microphone colour: broad peaks and dips
+            x = gen.peaking_eq(x, float(rng.uniform(200, 5000)), float(rng.uniform(-8, 8)), float(rng.uniform(0.7, 2)))
         if rng.random() < 0.5:  # first-order tilt: brighter or duller microphone/voice
             alpha = float(rng.uniform(-0.6, 0.6))
             x = (x - alpha * np.concatenate([[0.0], x[:-1]])).astype(np.float32)
@@ -72,10 +75,28 @@ def _speech(rng: np.random.Generator, sources: SplitSources, n: int, augment: bo
             x = gen.bandlimit(x, float(rng.uniform(60, 350)), float(rng.uniform(3000, 7500)))  # phone/old/cheap mic
         elif rng.random() < 0.4:  # proximity effect of a close cardioid: a broad bass boost under 250 Hz
             x = (x + float(rng.uniform(0.5, 2.0)) * gen.lowpass(x, float(rng.uniform(150, 300)), 2)).astype(np.float32)
-        if rng.random() < 0.4:
-            x = gen.reverberate(rng, x, wet=float(rng.uniform(0.1, 0.6)))
+        if rng.random() < 0.4:  # rooms up to a hall / public-address reverberation
+            x = gen.reverberate(rng, x, wet=float(rng.uniform(0.1, 0.7)), max_rt60=1.8)
+        if rng.random() < 0.2:
+            x = x + _murmur(rng, sources, n) * gen.db(float(rng.uniform(-25, -10))) * gen.active_rms(x)
         return name, x
     return name, _excerpt(rng, audio, n)
+
+
+def _murmur(rng: np.random.Generator, sources: SplitSources, n: int) -> np.ndarray:
+    """Distant voices (an audience, people in the next room): 3–6 speed-shifted, reverberant excerpts of the split's
+    speech summed, unit active level. Part of the talker's side, i.e. clean: it is not one of the fault types, and
+    without it any texture under the voice looked like background music to the model."""
+    from scipy.signal import resample_poly
+
+    out = np.zeros(n, np.float32)
+    for _ in range(int(rng.integers(3, 7))):
+        _, audio = sources.speech[int(rng.integers(len(sources.speech)))]
+        up, down = [(5, 4), (6, 5), (1, 1), (5, 6), (4, 5)][int(rng.integers(5))]
+        voice = resample_poly(_excerpt(rng, audio, int(n * up / down) + 64), down, up)[:n].astype(np.float32)
+        out[: voice.size] += voice * gen.db(float(rng.uniform(-6, 0)))
+    out = gen.reverberate(rng, gen.lowpass(out, float(rng.uniform(2500, 5000)), 2), 0.7, max_rt60=1.5)
+    return out / max(gen.active_rms(out), 1e-6)
 
 
 def _pick_faults(rng: np.random.Generator) -> list[str]:
