@@ -10,7 +10,7 @@ Steps (see models/faults/MODEL_CARD.md for the results):
 2. Optional background separation: a small convolutional mask estimator trained on the same mixtures with the ideal
    ratio mask (background mel power / (background + talker) power) as target; the classifier then sees the
    mixture and the masked ("device") background side by side (128 channels). ``--mask compare`` trains both
-   classifiers and ships the one with the better validation macro-F1.
+   classifiers and ships the mask only if it adds more than a point of validation macro-F1.
 3. Classifier: strided Conv1D (10 → 20 ms steps) → BiGRU → 2× average pooling → BiGRU → mean+max pooling over time →
    Dense → 10 sigmoids, one per ``FAULT_TYPES`` entry (``clean`` is its own output, trained as "no fault").
    Multi-label binary cross-entropy, Adam, early stopping on validation loss; per training batch a random ±3 dB gain
@@ -46,6 +46,7 @@ from liverec_edge.types import FAULT_TYPES  # noqa: E402
 
 DEFAULT_MEDIA = REPO.parent / "shared" / "media"
 MASK_FLOOR = 1e-3  # log(mask) is floored here: an int8 sigmoid cannot say less than 1/256 anyway
+MASK_MIN_GAIN = 0.01  # validation macro-F1 the mask must add to be shipped
 CLASSIFIER_FILE = "fault_classifier_int8.tflite"
 MASK_FILE = "fault_mask_int8.tflite"
 
@@ -312,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="windows to build when --data is not given")
     parser.add_argument("--out", type=Path, default=REPO / "models" / "faults")
     parser.add_argument("--mask", choices=("off", "on", "compare"), default=None,
-                        help="background-separation mask: off, on, or train both and keep the better on validation "
-                             "(default compare; the smoke run defaults to on, which exercises every stage once)")
+                        help="background-separation mask: off, on, or train both and keep the mask if it adds more "
+                             "than a point of validation macro-F1 (default compare; the smoke run defaults to on, "
+                             "which exercises every stage once)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--units", type=int, default=TrainConfig.units)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -398,8 +400,12 @@ def main(argv: list[str] | None = None) -> int:
               f"int8 {summaries['masked']['int8']['test']['macro_f1']} (mask val MAE {mask_mae:.3f})",
               file=sys.stderr)
 
-    # ship the variant with the better VALIDATION macro-F1 of the int8 model (test stays untouched by the choice)
-    chosen = max(summaries, key=lambda k: summaries[k]["int8"]["val"]["macro_f1"])
+    # the mask costs a second model: keep it only if it MEASURABLY helps on VALIDATION (int8 macro-F1 better by more
+    # than a point, about the run-to-run noise); the test split stays untouched by the choice
+    chosen = next(iter(summaries))
+    if len(summaries) == 2:
+        gain = summaries["masked"]["int8"]["val"]["macro_f1"] - summaries["plain"]["int8"]["val"]["macro_f1"]
+        chosen = "masked" if gain > MASK_MIN_GAIN else "plain"
     with_mask = chosen == "masked"
     shipped = results[chosen]
     dynamic = None
