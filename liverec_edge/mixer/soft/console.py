@@ -154,6 +154,10 @@ class SoftConsole:
             raise ValueError(f"t0 must be a finite stream time in seconds, not {t0!r}")
         size = samples.shape[0]
         due = self._take_due(t0, size)
+        if self.channels == 1 and 0 < size <= MAX_SEGMENT and all(offset == 0 for offset, _ in due):
+            for _, change in due:  # the common case (one strip, one segment): the loop below, unrolled
+                self._apply(change)
+            return self._process_mono(samples[:, 0])
         cuts = sorted({0, size, *(offset for offset, _ in due), *range(0, size, MAX_SEGMENT)})
         channel_out = np.empty((size, self.channels), np.float32)
         main = np.zeros(size) if self.channels > 1 else np.empty(size)
@@ -176,15 +180,35 @@ class SoftConsole:
                 main[start:end] *= main_gain
         return channel_out, main.astype(np.float32)
 
+    def _process_mono(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One strip, one segment: the same arithmetic as the general loop of process_channels, fewer copies."""
+        strip = self._strips[0]
+        size = len(samples)
+        out = strip.process(samples)
+        routed = strip.to_main.render(size)
+        main_gain = self._main_gain.ramp.render(size)
+        channel = out.astype(np.float32)
+        if isinstance(routed, float) and routed == 1.0 and isinstance(main_gain, float) and main_gain == 1.0:
+            main = channel.copy()
+        else:
+            mixed = out * routed
+            if not (isinstance(main_gain, float) and main_gain == 1.0):
+                mixed *= main_gain
+            main = mixed.astype(np.float32)
+        return channel.reshape(size, 1), main
+
     def _checked_block(self, block: np.ndarray) -> np.ndarray:
         samples = np.asarray(block)
         if samples.ndim == 1 and self.channels == 1:
             samples = samples[:, None]
         if samples.ndim != 2 or samples.shape[1] != self.channels:
             raise ValueError(f"block must be (n,) or (n, {self.channels}) samples, got shape {samples.shape}")
-        if not np.issubdtype(samples.dtype, np.floating):  # integer PCM would need a scale we cannot guess
+        if samples.dtype.kind != "f":  # integer PCM would need a scale we cannot guess
             raise ValueError(f"block must hold float samples (full scale ±1.0), got dtype {samples.dtype}")
         samples = samples.astype(np.float64)  # filters and detectors run in double precision
+        flat = samples.reshape(-1)
+        if float(np.dot(flat, flat)) <= INPUT_LIMIT * INPUT_LIMIT:
+            return samples  # Σx² ≤ limit² bounds every |x| by the limit (and is NaN/inf if any sample is): all fine
         peak = float(np.abs(samples).max(initial=0.0))
         if not peak <= INPUT_LIMIT:  # NaN, ±inf or absurdly large somewhere (rare): repair
             finite = np.isfinite(samples)

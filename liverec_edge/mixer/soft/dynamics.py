@@ -50,6 +50,8 @@ REST_DB = 1e-4
 #: Added to |x| before the logarithm: digital silence reads −400 dBFS, far below any threshold, never −inf.
 _LEVEL_FLOOR = 1e-20
 _DB_PER_NEPER = 20.0 / math.log(10.0)
+#: Relative margin of the quick level tests on linear peaks (1e-9 ≈ 1e-8 dB, far above the rounding of the log).
+_MARGIN = 1e-9
 
 
 def control_period(rate: int) -> int:
@@ -81,8 +83,15 @@ class ControlGrid:
         if self.open:
             lengths[-1] = (phase + size) % period
         self.lengths = lengths.tolist()
-        self.knots = np.concatenate(([0.0], self.ends))
-        self.positions = np.arange(1, size + 1, dtype=np.float64)
+        # A segment of whole periods on the grid (the usual power-of-two block): every period is K samples long and
+        # the interpolation back to audio rate is one small matrix product (see ControlLevels.to_audio_rate).
+        self.uniform = not self.continues and not self.open
+        if self.uniform:
+            ramp = np.arange(1, period + 1, dtype=np.float64) / period
+            self.weights = np.stack((1.0 - ramp, ramp))  # (2, K): weights of the previous and this period's value
+        else:
+            self.knots = np.concatenate(([0.0], self.ends))
+            self.positions = np.arange(1, size + 1, dtype=np.float64)
 
 
 class ControlLevels:
@@ -94,13 +103,30 @@ class ControlLevels:
 
     def __init__(self, x: np.ndarray, grid: ControlGrid, carried: float) -> None:
         self.grid = grid
-        peaks = np.maximum.reduceat(np.abs(x), grid.starts)
+        self.peaks = peaks = np.maximum.reduceat(np.abs(x), grid.starts)  # linear peak |x| per period
         if grid.continues and carried > peaks[0]:
             peaks[0] = carried
         self.carry = float(peaks[-1]) if grid.open else 0.0
-        peaks += _LEVEL_FLOOR
-        self.peak_db = np.log(peaks, out=peaks)
-        self.peak_db *= _DB_PER_NEPER
+        self._peak_db: np.ndarray | None = None
+
+    @property
+    def peak_db(self) -> np.ndarray:
+        """Peak level (dBFS) per period; computed on first use (a processor at rest may decide without it)."""
+        if self._peak_db is None:
+            peak_db = self.peaks + _LEVEL_FLOOR
+            np.log(peak_db, out=peak_db)
+            peak_db *= _DB_PER_NEPER
+            self._peak_db = peak_db
+        return self._peak_db
+
+    def surely_all_above(self, level_db: float) -> bool:
+        """True when every period's peak level is certainly ≥ ``level_db`` (decided on the linear peaks with a
+        margin far above rounding error; False near the edge, where the caller decides on the exact dB levels)."""
+        return float(np.minimum.reduce(self.peaks)) >= 10.0 ** (level_db / 20.0) * (1.0 + _MARGIN)
+
+    def surely_all_below(self, level_db: float) -> bool:
+        """True when every period's peak level is certainly < ``level_db`` (see :meth:`surely_all_above`)."""
+        return float(np.maximum.reduce(self.peaks)) < 10.0 ** (level_db / 20.0) * (1.0 - _MARGIN) - _LEVEL_FLOOR
 
     @property
     def max_db(self) -> float:
@@ -108,7 +134,14 @@ class ControlLevels:
 
     def to_audio_rate(self, previous: float, values: np.ndarray) -> np.ndarray:
         """Per-sample values going linearly from ``previous`` (before the segment) to values[k] at period k's end."""
-        return np.interp(self.grid.positions, self.grid.knots, np.concatenate(([previous], values)))
+        grid = self.grid
+        if grid.uniform:  # rows (value before, value at the end) of each period @ the (2, K) ramp weights
+            pairs = np.empty((len(values), 2))
+            pairs[0, 0] = previous
+            pairs[1:, 0] = values[:-1]
+            pairs[:, 1] = values
+            return np.dot(pairs, grid.weights).reshape(-1)
+        return np.interp(grid.positions, grid.knots, np.concatenate(([previous], values)))
 
 
 def time_constant_coefficient(ms: float, rate: int) -> float:
@@ -159,40 +192,59 @@ class Detector:
         """Ballistics for the active quantity of each control period of the segment; returns the smoothed quantity
         at each period end. The state is committed at the last whole-period boundary (see ControlGrid).
 
-        A plain loop: at a few dozen periods per block it costs less than any vectorised form (numpy's per-call
-        overhead dominates at that size) and it reads as the recursion it is.
+        A plain loop over Python floats: at a few dozen periods per block it costs less than any vectorised form
+        (numpy's per-call overhead dominates at that size) and it reads as the recursion it is.
         """
-        held, smoothed, hold_left = self.held, self.smoothed, self.hold_left
+        values = active.tolist()
         lengths = grid.lengths
-        open_index = len(lengths) - 1 if grid.open else -1
-        release_coeff, attack_coeff, hold_samples = self.release_coeff, self.attack_coeff, self.hold_samples
-        period = self.period
-        release, attack = release_coeff**period, attack_coeff**period
-        out = []
-        for index, value in enumerate(active.tolist()):
-            if index == open_index:  # commit the state here; the open period is provisional
-                self._commit(held, smoothed, hold_left)
-                period = lengths[index]
-                release, attack = release_coeff**period, attack_coeff**period
-            if value >= held:  # rise at once and (re)start the hold
-                held, hold_left = value, hold_samples
-            elif hold_left > 0:
-                hold_left -= period
-            else:
-                held *= release
-                if value > held:
-                    held = value
-            smoothed = held + attack * (smoothed - held)
-            out.append(smoothed)
-        if open_index < 0:
-            self._commit(held, smoothed, hold_left)
-        return np.array(out)
+        release_coeff, attack_coeff, period = self.release_coeff, self.attack_coeff, self.period
+        out: list[float] = []
+        whole = values[:-1] if grid.open else values
+        state = _ballistics(
+            whole, self.held, self.smoothed, self.hold_left, self.hold_samples, period,
+            release_coeff**period, attack_coeff**period, out,
+        )
+        self._commit(*state)
+        if grid.open:  # the open period is provisional: evaluated on what has been seen of it, not committed
+            period = lengths[-1]
+            _ballistics(
+                values[-1:], *state, self.hold_samples, period, release_coeff**period, attack_coeff**period, out
+            )
+        return np.array(out, dtype=np.float64)
 
     def _commit(self, held: float, smoothed: float, hold_left: int) -> None:
         # What is inaudibly close to rest is snapped to exactly rest, so that the fast paths can take over.
         self.held = held if held > REST_DB else 0.0
         self.smoothed = smoothed if smoothed > REST_DB else 0.0
         self.hold_left = hold_left
+
+
+def _ballistics(
+    values: list[float],
+    held: float,
+    smoothed: float,
+    hold_left: int,
+    hold_samples: int,
+    period: int,
+    release: float,
+    attack: float,
+    out: list[float],
+) -> tuple[float, float, int]:
+    """The detector recursion (module docstring) over periods of ``period`` samples; appends the smoothed value of
+    each to ``out`` and returns the state (held, smoothed, hold_left) after the last one."""
+    append = out.append
+    for value in values:
+        if value >= held:  # rise at once and (re)start the hold
+            held, hold_left = value, hold_samples
+        elif hold_left > 0:
+            hold_left -= period
+        else:
+            held *= release
+            if value > held:
+                held = value
+        smoothed = held + attack * (smoothed - held)
+        append(smoothed)
+    return held, smoothed, hold_left
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,9 +310,12 @@ class Gate:
     def gain(self, levels: ControlLevels) -> np.ndarray | float:
         """Linear gain per sample of the segment whose control levels are given."""
         settings = self.settings
-        active = self.active(levels.peak_db)
         rest = self._rest
-        if self.last_gain == 1.0 and self.detector.at_rest(rest) and (active == rest).all():
+        resting = self.last_gain == 1.0 and self.detector.at_rest(rest)
+        if resting and settings.mode != "DUCK" and levels.surely_all_above(settings.threshold_db):
+            return 1.0  # open, and every period at or over the threshold keeps it so (active == range throughout)
+        active = self.active(levels.peak_db)
+        if resting and (active == rest).all():
             return 1.0  # un-attenuated and staying so: nothing to compute
         smoothed = self.detector.process(active, levels.grid)
         if settings.mode != "DUCK":  # snap to rest (exp∘log is not exact) so the fast path can take over
@@ -339,16 +394,17 @@ class Compressor:
         """Linear gain per sample of the segment whose control levels are given."""
         settings = self.settings
         resting = self._resting_gain()
-        below_knee = levels.max_db < settings.threshold_db - settings.knee_db / 2.0
-        if below_knee and self.last_gain == resting and self.detector.at_rest(0.0):
-            return resting  # below the knee and nothing to release: constant gain
+        if self.last_gain == resting and self.detector.at_rest(0.0):
+            knee_start = settings.threshold_db - settings.knee_db / 2.0
+            if levels.surely_all_below(knee_start) or levels.max_db < knee_start:
+                return resting  # below the knee and nothing to release: constant gain
         smoothed = self.detector.process(self.reduction(levels.peak_db), levels.grid)
         mix = settings.mix_percent / 100.0
-        gains = settings.makeup_db - smoothed
-        gains /= _DB_PER_NEPER
+        # mix·10^((makeup − GR)/20) + (1 − mix), as exp(−GR/c) scaled by mix·10^(makeup/20): one op fewer.
+        gains = np.multiply(smoothed, -1.0 / _DB_PER_NEPER, out=smoothed)
         np.exp(gains, out=gains)
+        gains *= mix * 10.0 ** (settings.makeup_db / 20.0)
         if mix < 1.0:
-            gains *= mix
             gains += 1.0 - mix
         if self.detector.at_rest(0.0):
             gains[-1] = resting
