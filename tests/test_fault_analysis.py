@@ -449,5 +449,10 @@ def test_audio_only_decisions_repeat_and_leave_speech_like_faults_to_the_camera(
     assert stream.confirm([cough]) == []  # the hum streak is broken
     stream.camera_available = False  # no camera, no tags: audio alone must act on everything
     assert stream.confirm([cough]) == [cough]
+    # A held note that moves is not a howl: the streak restarts when the frequency changes.
+    notes = [FaultEvent("feedback", 0.9, 0, 1, f) for f in (440.0, 493.9, 523.3, 523.3)]
+    assert [stream.confirm([n]) for n in notes[:3]] == [[], [], []]
+    assert stream.confirm([notes[3]]) == []  # two windows at one pitch: feedback needs three
+    assert stream.confirm([FaultEvent("feedback", 0.9, 0, 1, 524.0)]) != []
     everything = AudioSettings(audio_only_types=("cough",), types={"cough": {"confirm_windows": 1}})
     assert StreamingFaultAnalyser(FaultAnalyser(everything, model=analyser.model), RATE).confirm([cough]) == [cough]

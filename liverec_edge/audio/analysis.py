@@ -745,6 +745,7 @@ class StreamingFaultAnalyser:
         self._t0: float | None = None  # time of the first fed sample
         self._native_total = 0
         self._streaks: dict[str, int] = {}
+        self._streak_freq: dict[str, float | None] = {}
         #: False while the camera is down (the daemon runs audio-only): every fault type may then act from audio
         #: alone, since no tag will ever confirm the speech-like ones.
         self.camera_available = True
@@ -831,9 +832,18 @@ class StreamingFaultAnalyser:
     def confirm(self, events: list[FaultEvent]) -> list[FaultEvent]:
         """The audio-only decision for one analysis of the newest window: update the per-type streaks and return
         the events of ``audio_only_types`` whose streak reached ``confirm_windows``."""
-        seen = {e.type for e in events}
+        seen = {e.type: e for e in events}
         for name in REPORTABLE_FAULTS:
-            self._streaks[name] = self._streaks.get(name, 0) + 1 if name in seen else 0
+            event = seen.get(name)
+            if event is None:
+                self._streaks[name] = 0
+                continue
+            previous = self._streak_freq.get(name)
+            # A hum or a howl keeps its frequency from one window to the next; a melody does not.
+            same_tone = (event.freq is None or previous is None
+                         or abs(event.freq - previous) <= max(2.0, 0.01 * previous))
+            self._streaks[name] = self._streaks.get(name, 0) + 1 if same_tone else 1
+            self._streak_freq[name] = event.freq
         allowed = self.settings.audio_only_types if self.camera_available else REPORTABLE_FAULTS
         return [e for e in events if e.type in allowed
                 and self._streaks[e.type] >= self.settings.type_settings(e.type).confirm_windows]
