@@ -176,19 +176,29 @@ class ChannelStrip:
         size = len(x)
         x = _scaled(x, self.trim.render(size))
         self.hpf_input.push(x)
-        x = _as_array(self.hpf.mix(size, lambda f: f.process(x)), size)
+        hpf = self.hpf
+        x = _as_array(hpf.mix(size, lambda f: f.process(x)), size) if hpf.fading else hpf.current.process(x)
         grid = self._grid(size)
         self._phase = (self._phase + size) % self.control_period
-        if self.gate.fading or self.gate.current is not None:
+        gate = self.gate
+        if gate.fading or gate.current is not None:
             levels = ControlLevels(x, grid, self._gate_carry)
             self._gate_carry = levels.carry
-            x = _scaled(x, self.gate.mix(size, lambda gate: 1.0 if gate is None else gate.gain(levels)))
+            if gate.fading:
+                x = _scaled(x, gate.mix(size, lambda gate: 1.0 if gate is None else gate.gain(levels)))
+            else:
+                x = _scaled(x, gate.current.gain(levels))
         self.eq_input.push(x)
-        x = _as_array(self.eq.mix(size, lambda f: f.process(x)), size)
-        if self.dyn.fading or self.dyn.current is not None:
+        eq = self.eq
+        x = _as_array(eq.mix(size, lambda f: f.process(x)), size) if eq.fading else eq.current.process(x)
+        dyn = self.dyn
+        if dyn.fading or dyn.current is not None:
             levels = ControlLevels(x, grid, self._dyn_carry)
             self._dyn_carry = levels.carry
-            x = _scaled(x, self.dyn.mix(size, lambda comp: 1.0 if comp is None else comp.gain(levels)))
+            if dyn.fading:
+                x = _scaled(x, dyn.mix(size, lambda comp: 1.0 if comp is None else comp.gain(levels)))
+            else:
+                x = _scaled(x, dyn.current.gain(levels))
         return _scaled(x, self.post.render(size))
 
 
@@ -197,7 +207,8 @@ def _as_array(value: np.ndarray | float, size: int) -> np.ndarray:
 
 
 def _scaled(x: np.ndarray, gain: np.ndarray | float) -> np.ndarray:
-    """x·gain; a unity scalar gain (a stage at rest) costs nothing. Never modifies x in place."""
-    if isinstance(gain, float) and gain == 1.0:
-        return x
-    return x * gain
+    """x·gain; a unity scalar gain (a stage at rest) costs nothing. Never modifies x in place; a gain array is
+    overwritten with the product (gain arrays are fresh per segment: the ramps', crossfades' and processors')."""
+    if isinstance(gain, float):
+        return x if gain == 1.0 else x * gain
+    return np.multiply(x, gain, out=gain) if gain.shape == x.shape else x * gain
