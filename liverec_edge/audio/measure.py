@@ -380,9 +380,15 @@ def band_weights(mel_centres_hz: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+#: The log-mel holds un-normalised |rfft|² of Hann-windowed 25 ms frames: by Parseval a signal of mean power P
+#: (full scale = 1) sums to (n_fft / 2) · win_length · mean(hann²) · P = 256 · 400 · 0.375 · P over the half
+#: spectrum, and the peak-normalised mel triangles sum to about one across bins. Subtracting this gives dBFS.
+LOGMEL_DBFS_OFFSET = 10.0 * math.log10(256 * 400 * 0.375)
+
+
 def band_energy_db(logmel_frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per-frame energy (dB) of the mel bands selected by ``weights`` (the log-mel is natural-log power)."""
+    """Per-frame power (dBFS) in the mel bands selected by ``weights`` (the log-mel is natural-log power)."""
     if logmel_frames.shape[0] == 0:
         return np.zeros(0)
     power = np.exp(logmel_frames.astype(np.float64)) @ weights
-    return db(power, power=True)
+    return db(power, power=True) - LOGMEL_DBFS_OFFSET
