@@ -86,9 +86,18 @@ class ControlGrid:
         # A segment of whole periods on the grid (the usual power-of-two block): every period is K samples long and
         # the interpolation back to audio rate is one small matrix product (see ControlLevels.to_audio_rate).
         self.uniform = not self.continues and not self.open
+        # Scratch for the gains at the knots: [gain before the segment, gain at each period end]. Filled and consumed
+        # within one call of ControlLevels.gain_to_audio_rate (the result is a new array), so processors sharing
+        # this grid may all use it.
+        self.gain_knots = np.empty(len(self.ends) + 1)
+        self.gain_values = self.gain_knots[1:]
         if self.uniform:
             ramp = np.arange(1, period + 1, dtype=np.float64) / period
             self.weights = np.stack((1.0 - ramp, ramp))  # (2, K): weights of the previous and this period's value
+            # (periods, 2) rows (gain before, gain at the end) of each period: a view on gain_knots, no copy.
+            self.gain_pairs = np.lib.stride_tricks.as_strided(
+                self.gain_knots, shape=(len(self.ends), 2), strides=(self.gain_knots.strides[0],) * 2, writeable=False
+            )
         else:
             self.knots = np.concatenate(([0.0], self.ends))
             self.positions = np.arange(1, size + 1, dtype=np.float64)
@@ -132,16 +141,31 @@ class ControlLevels:
     def max_db(self) -> float:
         return float(self.peak_db.max())
 
-    def to_audio_rate(self, previous: float, values: np.ndarray) -> np.ndarray:
-        """Per-sample values going linearly from ``previous`` (before the segment) to values[k] at period k's end."""
+    def gain_to_audio_rate(
+        self, previous: float, smoothed: list[float], shift: float, sign: float, mix: float, last: float | None
+    ) -> tuple[np.ndarray, float]:
+        """Per-sample linear gain for the segment: the knot values g[k] = mix·10^(sign·(smoothed[k] + shift)/20) +
+        (1 − mix) (g[−1] replaced by ``last`` when given), linearly from ``previous`` (the gain before the segment)
+        to g[k] at period k's end. Returns (gains, g[−1])."""
         grid = self.grid
-        if grid.uniform:  # rows (value before, value at the end) of each period @ the (2, K) ramp weights
-            pairs = np.empty((len(values), 2))
-            pairs[0, 0] = previous
-            pairs[1:, 0] = values[:-1]
-            pairs[:, 1] = values
-            return np.dot(pairs, grid.weights).reshape(-1)
-        return np.interp(grid.positions, grid.knots, np.concatenate(([previous], values)))
+        values = grid.gain_values
+        values[:] = smoothed
+        if shift != 0.0:
+            values += shift
+        values /= sign * _DB_PER_NEPER
+        np.exp(values, out=values)
+        if mix != 1.0:
+            values *= mix
+            values += 1.0 - mix
+        if last is not None:
+            values[-1] = last
+        knots = grid.gain_knots
+        knots[0] = previous
+        if grid.uniform:
+            out = np.dot(grid.gain_pairs, grid.weights).reshape(-1)
+        else:
+            out = np.interp(grid.positions, grid.knots, knots)
+        return out, float(knots[-1])
 
 
 def time_constant_coefficient(ms: float, rate: int) -> float:
@@ -188,14 +212,14 @@ class Detector:
     def at_rest(self, value: float) -> bool:
         return self.held == value and self.smoothed == value
 
-    def process(self, active: np.ndarray, grid: ControlGrid) -> np.ndarray:
+    def process(self, active: np.ndarray | list[float], grid: ControlGrid) -> list[float]:
         """Ballistics for the active quantity of each control period of the segment; returns the smoothed quantity
         at each period end. The state is committed at the last whole-period boundary (see ControlGrid).
 
         A plain loop over Python floats: at a few dozen periods per block it costs less than any vectorised form
         (numpy's per-call overhead dominates at that size) and it reads as the recursion it is.
         """
-        values = active.tolist()
+        values = active if isinstance(active, list) else active.tolist()
         lengths = grid.lengths
         release_coeff, attack_coeff, period = self.release_coeff, self.attack_coeff, self.period
         out: list[float] = []
@@ -210,7 +234,7 @@ class Detector:
             _ballistics(
                 values[-1:], *state, self.hold_samples, period, release_coeff**period, attack_coeff**period, out
             )
-        return np.array(out, dtype=np.float64)
+        return out
 
     def _commit(self, held: float, smoothed: float, hold_left: int) -> None:
         # What is inaudibly close to rest is snapped to exactly rest, so that the fast paths can take over.
@@ -324,12 +348,15 @@ class Gate:
                 detector.held = settings.range_db
             if detector.smoothed >= settings.range_db - REST_DB:
                 detector.smoothed = settings.range_db
-        gain_db = -smoothed if settings.mode == "DUCK" else smoothed - settings.range_db
-        gains = np.exp(gain_db / _DB_PER_NEPER, out=gain_db)
-        if self.detector.at_rest(rest):
-            gains[-1] = 1.0
-        out = levels.to_audio_rate(self.last_gain, gains)
-        self.last_gain = float(gains[-1])
+        duck = settings.mode == "DUCK"  # gain (dB) = −attenuation (DUCK) or openness − range
+        out, self.last_gain = levels.gain_to_audio_rate(
+            self.last_gain,
+            smoothed,
+            0.0 if duck else -settings.range_db,
+            -1.0 if duck else 1.0,
+            1.0,
+            1.0 if self.detector.at_rest(rest) else None,
+        )
         return out
 
 
@@ -390,6 +417,33 @@ class Compressor:
         inside += over
         return inside
 
+    def _reductions(self, levels: list[float]) -> list[float]:
+        """:meth:`reduction` on a few dozen levels as Python floats (cheaper than a dozen numpy calls at that size);
+        the same operations in the same order, so the same values."""
+        settings = self.settings
+        threshold, knee, slope = settings.threshold_db, settings.knee_db, 1.0 - 1.0 / settings.ratio
+        out: list[float] = []
+        append = out.append
+        if knee <= 0.0:
+            for level in levels:
+                over = level - threshold
+                append(slope * over if over > 0.0 else 0.0)
+            return out
+        half = knee / 2.0
+        curve = slope / (2.0 * knee)
+        top = knee * knee * curve  # the knee's part of the reduction above the knee
+        for level in levels:
+            over = level - threshold
+            inside = over + half
+            if inside <= 0.0:  # below the knee
+                append(0.0)
+            elif inside < knee:  # in the knee
+                append(inside * inside * curve)
+            else:  # above the knee
+                over -= half
+                append(top + slope * over if over > 0.0 else top)
+        return out
+
     def gain(self, levels: ControlLevels) -> np.ndarray | float:
         """Linear gain per sample of the segment whose control levels are given."""
         settings = self.settings
@@ -398,16 +452,9 @@ class Compressor:
             knee_start = settings.threshold_db - settings.knee_db / 2.0
             if levels.surely_all_below(knee_start) or levels.max_db < knee_start:
                 return resting  # below the knee and nothing to release: constant gain
-        smoothed = self.detector.process(self.reduction(levels.peak_db), levels.grid)
+        smoothed = self.detector.process(self._reductions(levels.peak_db.tolist()), levels.grid)
         mix = settings.mix_percent / 100.0
-        # mix·10^((makeup − GR)/20) + (1 − mix), as exp(−GR/c) scaled by mix·10^(makeup/20): one op fewer.
-        gains = np.multiply(smoothed, -1.0 / _DB_PER_NEPER, out=smoothed)
-        np.exp(gains, out=gains)
-        gains *= mix * 10.0 ** (settings.makeup_db / 20.0)
-        if mix < 1.0:
-            gains += 1.0 - mix
-        if self.detector.at_rest(0.0):
-            gains[-1] = resting
-        out = levels.to_audio_rate(self.last_gain, gains)
-        self.last_gain = float(gains[-1])
+        out, self.last_gain = levels.gain_to_audio_rate(  # mix·10^((makeup − GR)/20) + (1 − mix)
+            self.last_gain, smoothed, -settings.makeup_db, -1.0, mix, resting if self.detector.at_rest(0.0) else None
+        )
         return out
