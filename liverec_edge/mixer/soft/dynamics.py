@@ -191,6 +191,7 @@ class Detector:
         self.release_coeff = time_constant_coefficient(max(release_ms, 1e-3), self.rate)
         self.hold_samples = round(hold_ms * self.rate / 1000.0)
         self.hold_left = min(self.hold_left, self.hold_samples)
+        self.per_period = self.release_coeff**self.period, self.attack_coeff**self.period  # (release, attack)
 
     def retimed(self, attack_ms: float, hold_ms: float, release_ms: float) -> Detector:
         """A copy of this detector's state with new time constants."""
@@ -212,28 +213,31 @@ class Detector:
     def at_rest(self, value: float) -> bool:
         return self.held == value and self.smoothed == value
 
-    def process(self, active: np.ndarray | list[float], grid: ControlGrid) -> list[float]:
+    def process(self, active: np.ndarray | list[float], grid: ControlGrid, knee: Knee | None = None) -> list[float]:
         """Ballistics for the active quantity of each control period of the segment; returns the smoothed quantity
-        at each period end. The state is committed at the last whole-period boundary (see ControlGrid).
+        at each period end. The state is committed at the last whole-period boundary (see ControlGrid). With
+        ``knee``, ``active`` holds levels (dB) and the compressor's gain computer turns them into gain reduction on
+        the way (one loop instead of two).
 
         A plain loop over Python floats: at a few dozen periods per block it costs less than any vectorised form
         (numpy's per-call overhead dominates at that size) and it reads as the recursion it is.
         """
         values = active if isinstance(active, list) else active.tolist()
-        lengths = grid.lengths
-        release_coeff, attack_coeff, period = self.release_coeff, self.attack_coeff, self.period
         out: list[float] = []
         whole = values[:-1] if grid.open else values
-        state = _ballistics(
-            whole, self.held, self.smoothed, self.hold_left, self.hold_samples, period,
-            release_coeff**period, attack_coeff**period, out,
-        )
+        state = (self.held, self.smoothed, self.hold_left)
+        if knee is None:
+            state = _ballistics(whole, *state, self.hold_samples, self.period, *self.per_period, out)
+        else:
+            state = _knee_ballistics(whole, *knee, *state, self.hold_samples, self.period, *self.per_period, out)
         self._commit(*state)
         if grid.open:  # the open period is provisional: evaluated on what has been seen of it, not committed
-            period = lengths[-1]
-            _ballistics(
-                values[-1:], *state, self.hold_samples, period, release_coeff**period, attack_coeff**period, out
-            )
+            period = grid.lengths[-1]
+            coefficients = self.release_coeff**period, self.attack_coeff**period
+            if knee is None:
+                _ballistics(values[-1:], *state, self.hold_samples, period, *coefficients, out)
+            else:
+                _knee_ballistics(values[-1:], *knee, *state, self.hold_samples, period, *coefficients, out)
         return out
 
     def _commit(self, held: float, smoothed: float, hold_left: int) -> None:
@@ -259,6 +263,55 @@ def _ballistics(
     append = out.append
     for value in values:
         if value >= held:  # rise at once and (re)start the hold
+            held, hold_left = value, hold_samples
+        elif hold_left > 0:
+            hold_left -= period
+        else:
+            held *= release
+            if value > held:
+                held = value
+        smoothed = held + attack * (smoothed - held)
+        append(smoothed)
+    return held, smoothed, hold_left
+
+
+#: The compressor's gain computer as plain floats: (threshold, knee/2, knee, slope/(2·knee), knee²·slope/(2·knee),
+#: slope) with slope = 1 − 1/ratio; a hard knee has knee = 0 and zeros for the two knee terms.
+Knee = tuple[float, float, float, float, float, float]
+
+
+def _knee_ballistics(
+    levels: list[float],
+    threshold: float,
+    half: float,
+    knee: float,
+    curve: float,
+    top: float,
+    slope: float,
+    held: float,
+    smoothed: float,
+    hold_left: int,
+    hold_samples: int,
+    period: int,
+    release: float,
+    attack: float,
+    out: list[float],
+) -> tuple[float, float, int]:
+    """:func:`_ballistics` on the gain reduction of each level: Compressor.reduction's arithmetic, the same
+    operations in the same order (so the same values), inlined here to save a pass over the periods."""
+    append = out.append
+    for level in levels:
+        over = level - threshold
+        inside = over + half
+        if inside <= 0.0:  # below the knee
+            value = 0.0
+        elif inside < knee:  # in the knee
+            value = inside * inside * curve
+        else:  # above the knee
+            over -= half
+            value = top + slope * over if over > 0.0 else top
+        # the detector recursion, as in _ballistics
+        if value >= held:
             held, hold_left = value, hold_samples
         elif hold_left > 0:
             hold_left -= period
@@ -417,32 +470,13 @@ class Compressor:
         inside += over
         return inside
 
-    def _reductions(self, levels: list[float]) -> list[float]:
-        """:meth:`reduction` on a few dozen levels as Python floats (cheaper than a dozen numpy calls at that size);
-        the same operations in the same order, so the same values."""
+    def _knee(self) -> Knee:
         settings = self.settings
         threshold, knee, slope = settings.threshold_db, settings.knee_db, 1.0 - 1.0 / settings.ratio
-        out: list[float] = []
-        append = out.append
-        if knee <= 0.0:
-            for level in levels:
-                over = level - threshold
-                append(slope * over if over > 0.0 else 0.0)
-            return out
-        half = knee / 2.0
+        if knee <= 0.0:  # hard knee: slope·max(over, 0)
+            return threshold, 0.0, 0.0, 0.0, 0.0, slope
         curve = slope / (2.0 * knee)
-        top = knee * knee * curve  # the knee's part of the reduction above the knee
-        for level in levels:
-            over = level - threshold
-            inside = over + half
-            if inside <= 0.0:  # below the knee
-                append(0.0)
-            elif inside < knee:  # in the knee
-                append(inside * inside * curve)
-            else:  # above the knee
-                over -= half
-                append(top + slope * over if over > 0.0 else top)
-        return out
+        return threshold, knee / 2.0, knee, curve, knee * knee * curve, slope
 
     def gain(self, levels: ControlLevels) -> np.ndarray | float:
         """Linear gain per sample of the segment whose control levels are given."""
@@ -452,7 +486,7 @@ class Compressor:
             knee_start = settings.threshold_db - settings.knee_db / 2.0
             if levels.surely_all_below(knee_start) or levels.max_db < knee_start:
                 return resting  # below the knee and nothing to release: constant gain
-        smoothed = self.detector.process(self._reductions(levels.peak_db.tolist()), levels.grid)
+        smoothed = self.detector.process(levels.peak_db.tolist(), levels.grid, self._knee())
         mix = settings.mix_percent / 100.0
         out, self.last_gain = levels.gain_to_audio_rate(  # mix·10^((makeup − GR)/20) + (1 − mix)
             self.last_gain, smoothed, -settings.makeup_db, -1.0, mix, resting if self.detector.at_rest(0.0) else None
