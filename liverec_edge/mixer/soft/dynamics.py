@@ -240,6 +240,35 @@ class Detector:
                 _knee_ballistics(values[-1:], *knee, *state, self.hold_samples, period, *coefficients, out)
         return out
 
+    def held_through(self, reaching: np.ndarray) -> bool:
+        """For a detector at rest on its held value (held = smoothed), over whole periods of which only those where
+        ``reaching`` is True bring the quantity up to it (the others are below it): if the hold timer alone carries
+        it through every period below (no release starts), the recursion leaves held and smoothed exactly where they
+        are and only moves the hold timer; then do that and return True. Otherwise change nothing, return False."""
+        period, hold = self.period, self.hold_samples
+        count = len(reaching)
+        restarts = np.flatnonzero(reaching).tolist()
+        if not restarts:  # all below: one run from the current timer
+            if (count - 1) * period >= self.hold_left:
+                return False
+            self.hold_left -= count * period
+            return True
+        # A run of n periods below needs the timer still running at its last one: (n − 1)·K < timer at its start.
+        first = restarts[0]
+        if first > 0 and (first - 1) * period >= self.hold_left:
+            return False
+        previous = first
+        for index in restarts[1:]:
+            gap = index - previous - 1
+            if gap > 0 and (gap - 1) * period >= hold:
+                return False
+            previous = index
+        tail = count - 1 - previous
+        if tail > 0 and (tail - 1) * period >= hold:
+            return False
+        self.hold_left = hold - tail * period
+        return True
+
     def _commit(self, held: float, smoothed: float, hold_left: int) -> None:
         # What is inaudibly close to rest is snapped to exactly rest, so that the fast paths can take over.
         self.held = held if held > REST_DB else 0.0
@@ -392,8 +421,12 @@ class Gate:
         if resting and settings.mode != "DUCK" and levels.surely_all_above(settings.threshold_db):
             return 1.0  # open, and every period at or over the threshold keeps it so (active == range throughout)
         active = self.active(levels.peak_db)
-        if resting and (active == rest).all():
-            return 1.0  # un-attenuated and staying so: nothing to compute
+        if resting:
+            reaching = active == rest
+            if reaching.all():
+                return 1.0  # un-attenuated and staying so: nothing to compute
+            if settings.mode != "DUCK" and levels.grid.uniform and self.detector.held_through(reaching):
+                return 1.0  # open, and the hold bridges every period under the threshold: still exactly open
         smoothed = self.detector.process(active, levels.grid)
         if settings.mode != "DUCK":  # snap to rest (exp∘log is not exact) so the fast path can take over
             detector = self.detector
