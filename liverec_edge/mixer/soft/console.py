@@ -154,7 +154,7 @@ class SoftConsole:
             raise ValueError(f"t0 must be a finite stream time in seconds, not {t0!r}")
         size = samples.shape[0]
         due = self._take_due(t0, size)
-        if self.channels == 1 and 0 < size <= MAX_SEGMENT and all(offset == 0 for offset, _ in due):
+        if self.channels == 1 and 0 < size <= MAX_SEGMENT and (not due or all(offset == 0 for offset, _ in due)):
             for _, change in due:  # the common case (one strip, one segment): the loop below, unrolled
                 self._apply(change)
             return self._process_mono(samples[:, 0])

@@ -176,7 +176,15 @@ class SosFilter:
     def __init__(self, sos: np.ndarray) -> None:
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)
         self.zi = np.zeros((len(self.sos), 2))
-        self.decay_samples = slowest_decay_samples(self.sos)
+        self._decay_samples: float | None = None
+
+    @property
+    def decay_samples(self) -> float:
+        """Time constant (samples) of the slowest pole; computed when first needed (priming a filter switched in
+        while audio runs), not for the many designs made while a console is set up."""
+        if self._decay_samples is None:
+            self._decay_samples = slowest_decay_samples(self.sos)
+        return self._decay_samples
 
     def process(self, x: np.ndarray) -> np.ndarray:
         return run_sos(self.sos, x, self.zi)
