@@ -142,10 +142,17 @@ class ControlLevels:
         return float(self.peak_db.max())
 
     def gain_to_audio_rate(
-        self, previous: float, smoothed: list[float], shift: float, sign: float, mix: float, last: float | None
+        self,
+        previous: float,
+        smoothed: list[float],
+        shift: float,
+        sign: float,
+        scale: float,
+        offset: float,
+        last: float | None,
     ) -> tuple[np.ndarray, float]:
-        """Per-sample linear gain for the segment: the knot values g[k] = mix·10^(sign·(smoothed[k] + shift)/20) +
-        (1 − mix) (g[−1] replaced by ``last`` when given), linearly from ``previous`` (the gain before the segment)
+        """Per-sample linear gain for the segment: the knot values g[k] = scale·10^(sign·(smoothed[k] + shift)/20) +
+        offset (g[−1] replaced by ``last`` when given), linearly from ``previous`` (the gain before the segment)
         to g[k] at period k's end. Returns (gains, g[−1])."""
         grid = self.grid
         values = grid.gain_values
@@ -154,9 +161,10 @@ class ControlLevels:
             values += shift
         values /= sign * _DB_PER_NEPER
         np.exp(values, out=values)
-        if mix != 1.0:
-            values *= mix
-            values += 1.0 - mix
+        if scale != 1.0:
+            values *= scale
+        if offset != 0.0:
+            values += offset
         if last is not None:
             values[-1] = last
         knots = grid.gain_knots
@@ -441,6 +449,7 @@ class Gate:
             0.0 if duck else -settings.range_db,
             -1.0 if duck else 1.0,
             1.0,
+            0.0,
             1.0 if self.detector.at_rest(rest) else None,
         )
         return out
@@ -521,7 +530,13 @@ class Compressor:
                 return resting  # below the knee and nothing to release: constant gain
         smoothed = self.detector.process(levels.peak_db.tolist(), levels.grid, self._knee())
         mix = settings.mix_percent / 100.0
-        out, self.last_gain = levels.gain_to_audio_rate(  # mix·10^((makeup − GR)/20) + (1 − mix)
-            self.last_gain, smoothed, -settings.makeup_db, -1.0, mix, resting if self.detector.at_rest(0.0) else None
+        out, self.last_gain = levels.gain_to_audio_rate(  # mix·10^(makeup/20)·10^(−GR/20) + (1 − mix)
+            self.last_gain,
+            smoothed,
+            0.0,
+            -1.0,
+            mix * 10.0 ** (settings.makeup_db / 20.0),
+            1.0 - mix,
+            resting if self.detector.at_rest(0.0) else None,
         )
         return out
