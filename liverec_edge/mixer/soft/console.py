@@ -157,7 +157,7 @@ class SoftConsole:
         if self.channels == 1 and 0 < size <= MAX_SEGMENT and (not due or all(offset == 0 for offset, _ in due)):
             for _, change in due:  # the common case (one strip, one segment): the loop below, unrolled
                 self._apply(change)
-            return self._process_mono(samples[:, 0])
+            return self._process_mono(samples.reshape(size))
         cuts = sorted({0, size, *(offset for offset, _ in due), *range(0, size, MAX_SEGMENT)})
         channel_out = np.empty((size, self.channels), np.float32)
         main = np.zeros(size) if self.channels > 1 else np.empty(size)

@@ -133,6 +133,16 @@ class ControlLevels:
         margin far above rounding error; False near the edge, where the caller decides on the exact dB levels)."""
         return float(np.minimum.reduce(self.peaks)) >= 10.0 ** (level_db / 20.0) * (1.0 + _MARGIN)
 
+    def surely_reaching(self, level_db: float) -> np.ndarray | None:
+        """Which periods' peak level is ≥ ``level_db``, decided on the linear peaks (see :meth:`surely_all_above`);
+        None when a period lies within the margin of it (then the caller decides on the exact dB levels)."""
+        line = 10.0 ** (level_db / 20.0)
+        reaching = self.peaks >= line * (1.0 + _MARGIN)
+        below = self.peaks < line * (1.0 - _MARGIN) - _LEVEL_FLOOR
+        if np.count_nonzero(reaching) + np.count_nonzero(below) != len(reaching):
+            return None
+        return reaching
+
     def surely_all_below(self, level_db: float) -> bool:
         """True when every period's peak level is certainly < ``level_db`` (see :meth:`surely_all_above`)."""
         return float(np.maximum.reduce(self.peaks)) < 10.0 ** (level_db / 20.0) * (1.0 - _MARGIN) - _LEVEL_FLOOR
@@ -426,15 +436,23 @@ class Gate:
         settings = self.settings
         rest = self._rest
         resting = self.last_gain == 1.0 and self.detector.at_rest(rest)
-        if resting and settings.mode != "DUCK" and levels.surely_all_above(settings.threshold_db):
-            return 1.0  # open, and every period at or over the threshold keeps it so (active == range throughout)
+        bridging = resting and settings.mode != "DUCK" and levels.grid.uniform
+        if resting and settings.mode != "DUCK":
+            # EXPn/GATE: the active quantity is at rest (= range) exactly in the periods at or over the threshold.
+            if levels.surely_all_above(settings.threshold_db):
+                return 1.0  # open, and every period keeps it so (active == range throughout)
+            reaching = levels.surely_reaching(settings.threshold_db) if bridging else None
+            if reaching is not None:
+                if self.detector.held_through(reaching):
+                    return 1.0  # open, and the hold bridges every period under the threshold: still exactly open
+                bridging = False  # decided: the detector releases in this segment
         active = self.active(levels.peak_db)
         if resting:
             reaching = active == rest
             if reaching.all():
                 return 1.0  # un-attenuated and staying so: nothing to compute
-            if settings.mode != "DUCK" and levels.grid.uniform and self.detector.held_through(reaching):
-                return 1.0  # open, and the hold bridges every period under the threshold: still exactly open
+            if bridging and self.detector.held_through(reaching):
+                return 1.0  # as above, decided on the exact levels (a period within the margin of the threshold)
         smoothed = self.detector.process(active, levels.grid)
         if settings.mode != "DUCK":  # snap to rest (exp∘log is not exact) so the fast path can take over
             detector = self.detector

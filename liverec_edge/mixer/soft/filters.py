@@ -175,7 +175,8 @@ class SosFilter:
 
     def __init__(self, sos: np.ndarray) -> None:
         self.sos = np.ascontiguousarray(sos, dtype=np.float64)
-        self.zi = np.zeros((len(self.sos), 2))
+        self._state = np.zeros((1, len(self.sos), 2))  # the kernel's (channels, sections, 2) layout
+        self.zi = self._state[0]  # (sections, 2), a view
         self._decay_samples: float | None = None
 
     @property
@@ -187,6 +188,10 @@ class SosFilter:
         return self._decay_samples
 
     def process(self, x: np.ndarray) -> np.ndarray:
+        if _sosfilt_kernel is not None and len(self.sos):  # run_sos, minus a reshape per call
+            out = np.array(x, dtype=np.float64, order="C", ndmin=2)
+            _sosfilt_kernel(self.sos, out, self._state)
+            return out[0]
         return run_sos(self.sos, x, self.zi)
 
     def prime(self, history: np.ndarray) -> None:
