@@ -538,23 +538,27 @@ class Compressor:
         curve = slope / (2.0 * knee)
         return threshold, knee / 2.0, knee, curve, knee * knee * curve, slope
 
-    def gain(self, levels: ControlLevels) -> np.ndarray | float:
-        """Linear gain per sample of the segment whose control levels are given."""
+    def gain(self, levels: ControlLevels, scale: float = 1.0) -> np.ndarray | float:
+        """Linear gain per sample of the segment whose control levels are given, times ``scale`` (a steady gain
+        that follows, e.g. the fader: folded into the few knot values instead of a pass over the samples)."""
         settings = self.settings
         resting = self._resting_gain()
-        if self.last_gain == resting and self.detector.at_rest(0.0):
+        detector = self.detector
+        if self.last_gain == resting and detector.at_rest(0.0):
             knee_start = settings.threshold_db - settings.knee_db / 2.0
             if levels.surely_all_below(knee_start) or levels.max_db < knee_start:
-                return resting  # below the knee and nothing to release: constant gain
-        smoothed = self.detector.process(levels.peak_db.tolist(), levels.grid, self._knee())
+                return resting * scale if scale != 1.0 else resting  # below the knee, nothing to release: constant
+        smoothed = detector.process(levels.peak_db.tolist(), levels.grid, self._knee())
         mix = settings.mix_percent / 100.0
-        out, self.last_gain = levels.gain_to_audio_rate(  # mix·10^(makeup/20)·10^(−GR/20) + (1 − mix)
-            self.last_gain,
+        at_rest = detector.at_rest(0.0)
+        out, last = levels.gain_to_audio_rate(  # mix·10^(makeup/20)·10^(−GR/20) + (1 − mix)
+            self.last_gain * scale,
             smoothed,
             0.0,
             -1.0,
-            mix * 10.0 ** (settings.makeup_db / 20.0),
-            1.0 - mix,
-            resting if self.detector.at_rest(0.0) else None,
+            mix * 10.0 ** (settings.makeup_db / 20.0) * scale,
+            (1.0 - mix) * scale,
+            resting * scale if at_rest else None,
         )
+        self.last_gain = resting if at_rest else last / scale if scale != 1.0 else last
         return out

@@ -192,14 +192,17 @@ class ChannelStrip:
         eq = self.eq
         x = _as_array(eq.mix(size, lambda f: f.process(x)), size) if eq.fading else eq.current.process(x)
         dyn = self.dyn
+        post = self.post.render(size)
         if dyn.fading or dyn.current is not None:
             levels = ControlLevels(x, grid, self._dyn_carry)
             self._dyn_carry = levels.carry
             if dyn.fading:
                 x = _scaled(x, dyn.mix(size, lambda comp: 1.0 if comp is None else comp.gain(levels)))
+            elif isinstance(post, float) and post != 0.0:  # a steady fader: folded into the compressor's gain
+                return _scaled(x, dyn.current.gain(levels, post))
             else:
                 x = _scaled(x, dyn.current.gain(levels))
-        return _scaled(x, self.post.render(size))
+        return _scaled(x, post)
 
 
 def _as_array(value: np.ndarray | float, size: int) -> np.ndarray:
