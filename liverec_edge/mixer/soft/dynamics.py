@@ -243,11 +243,30 @@ class Detector:
         values = active if isinstance(active, list) else active.tolist()
         out: list[float] = []
         whole = values[:-1] if grid.open else values
-        state = (self.held, self.smoothed, self.hold_left)
+        release, attack = self.per_period
         if knee is None:
-            state = _ballistics(whole, *state, self.hold_samples, self.period, *self.per_period, out)
+            state = _ballistics(
+                whole, self.held, self.smoothed, self.hold_left, self.hold_samples, self.period, release, attack, out
+            )
         else:
-            state = _knee_ballistics(whole, *knee, *state, self.hold_samples, self.period, *self.per_period, out)
+            threshold, half, width, curve, top, slope = knee
+            state = _knee_ballistics(
+                whole,
+                threshold,
+                half,
+                width,
+                curve,
+                top,
+                slope,
+                self.held,
+                self.smoothed,
+                self.hold_left,
+                self.hold_samples,
+                self.period,
+                release,
+                attack,
+                out,
+            )
         self._commit(*state)
         if grid.open:  # the open period is provisional: evaluated on what has been seen of it, not committed
             period = grid.lengths[-1]
@@ -497,15 +516,24 @@ class Compressor:
     def __init__(self, rate: int, settings: CompressorSettings) -> None:
         self.settings = settings
         self.detector = Detector(rate, settings.attack_ms, settings.hold_ms, settings.release_ms)
-        self.last_gain = self._resting_gain()
+        self._derive()
+        self.last_gain = self._resting
 
     def retuned(self, settings: CompressorSettings) -> Compressor:
         """New settings continuing from this state: gain reduction means the same thing under any settings."""
         new = Compressor.__new__(Compressor)
         new.settings = settings
         new.detector = self.detector.retimed(settings.attack_ms, settings.hold_ms, settings.release_ms)
+        new._derive()
         new.last_gain = self.last_gain
         return new
+
+    def _derive(self) -> None:
+        """Constants of the settings used on every segment."""
+        self._resting = self._resting_gain()
+        self._knee_terms = self._knee()
+        self._mix = self.settings.mix_percent / 100.0
+        self._wet = self._mix * 10.0 ** (self.settings.makeup_db / 20.0)  # gain of the compressed share at GR = 0
 
     def _resting_gain(self) -> float:
         mix = self.settings.mix_percent / 100.0
@@ -541,23 +569,22 @@ class Compressor:
     def gain(self, levels: ControlLevels, scale: float = 1.0) -> np.ndarray | float:
         """Linear gain per sample of the segment whose control levels are given, times ``scale`` (a steady gain
         that follows, e.g. the fader: folded into the few knot values instead of a pass over the samples)."""
-        settings = self.settings
-        resting = self._resting_gain()
+        resting = self._resting
         detector = self.detector
         if self.last_gain == resting and detector.at_rest(0.0):
+            settings = self.settings
             knee_start = settings.threshold_db - settings.knee_db / 2.0
             if levels.surely_all_below(knee_start) or levels.max_db < knee_start:
                 return resting * scale if scale != 1.0 else resting  # below the knee, nothing to release: constant
-        smoothed = detector.process(levels.peak_db.tolist(), levels.grid, self._knee())
-        mix = settings.mix_percent / 100.0
+        smoothed = detector.process(levels.peak_db.tolist(), levels.grid, self._knee_terms)
         at_rest = detector.at_rest(0.0)
         out, last = levels.gain_to_audio_rate(  # mix·10^(makeup/20)·10^(−GR/20) + (1 − mix)
             self.last_gain * scale,
             smoothed,
             0.0,
             -1.0,
-            mix * 10.0 ** (settings.makeup_db / 20.0) * scale,
-            (1.0 - mix) * scale,
+            self._wet * scale,
+            (1.0 - self._mix) * scale,
             resting * scale if at_rest else None,
         )
         self.last_gain = resting if at_rest else last / scale if scale != 1.0 else last
