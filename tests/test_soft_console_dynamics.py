@@ -164,3 +164,55 @@ def test_gate_on_speech_attenuates_pauses_only(shared_media) -> None:
     assert loud.sum() > 50 and pauses.sum() > 20
     assert np.median(level_out[loud] - level_in[loud]) > -0.2  # speech passes
     assert np.median(level_out[pauses] - level_in[pauses]) < -12.0  # hiss in the pauses is pushed down
+
+
+def test_fast_paths_match_the_recursion() -> None:
+    """The shortcuts of the dynamics (a gate held open across periods under its threshold, the compressor's gain
+    computer folded into the detector loop) give the state and values of the plain recursion."""
+    import copy
+
+    from liverec_edge.mixer.soft.dynamics import (
+        Compressor,
+        CompressorSettings,
+        ControlGrid,
+        Detector,
+        _ballistics,
+        _knee_ballistics,
+    )
+
+    rng = np.random.default_rng(7)
+    grid = ControlGrid(BLOCK, 16, 0)
+    bridged = 0
+    for _ in range(3000):
+        attack, hold = float(rng.choice([0.0, 1.0, 10.0])), float(rng.choice([0.02, 1.0, 10.0, 50.0]))
+        detector = Detector(RATE, attack, hold, 200.0)
+        detector.reset(30.0)
+        detector.hold_left = int(rng.integers(-20, detector.hold_samples + 1))
+        below = rng.random(64) < rng.choice([0.05, 0.3, 0.9, 1.0])
+        active = np.where(below, rng.uniform(0.0, 29.9, 64), 30.0)
+        reference = copy.deepcopy(detector)
+        smoothed = reference.process(active, grid)
+        state = (detector.held, detector.smoothed, detector.hold_left)
+        if detector.held_through(active == 30.0):
+            bridged += 1
+            assert all(value == 30.0 for value in smoothed)
+            assert (detector.held, detector.smoothed, detector.hold_left) == (
+                reference.held,
+                reference.smoothed,
+                reference.hold_left,
+            )
+        else:
+            assert (detector.held, detector.smoothed, detector.hold_left) == state
+            assert not all(value == 30.0 for value in smoothed)
+    assert bridged > 300
+
+    levels = rng.uniform(-60.0, 10.0, 4000)
+    for knee in (0.0, 3.0):
+        compressor = Compressor(RATE, CompressorSettings(-24.0, 4.0, knee, 6.0, 10.0, 10.0, 150.0, 80.0))
+        plain: list[float] = []
+        fused: list[float] = []
+        reduction = compressor.reduction(levels.copy()).tolist()
+        assert _ballistics(reduction, 0.0, 0.0, 0, 480, 16, 0.99, 0.9, plain) == _knee_ballistics(
+            levels.tolist(), *compressor._knee(), 0.0, 0.0, 0, 480, 16, 0.99, 0.9, fused
+        )
+        assert plain == fused
