@@ -153,6 +153,26 @@ def shipped_analyser(models_dir: Path) -> FaultAnalyser | None:
     return FaultAnalyser(AudioSettings(), shipped) if shipped else None
 
 
+#: Cases the shipped model gets wrong, measured with it (see models/faults/MODEL_CARD.md, test macro-F1 0.757). They
+#: run as strict xfails: the location code is proven by the stand-in run of the same case, and a better model that
+#: gets them right fails loudly until its mark is removed here.
+SHIPPED_MODEL_MISSES: dict[tuple[str, float], str] = {
+    ("test_hum_start_found_within_50ms_with_its_frequency", 0.45): "hum 30 dB under speech is not detected",
+    ("test_thump_start_found_within_50ms", 0.4): "the shipped model calls this thump a plosive",
+    ("test_key_press_start_found_within_50ms", 1.8): "the shipped model calls these key presses a plosive",
+}
+
+
+@pytest.fixture(autouse=True)
+def _known_shipped_model_misses(request: pytest.FixtureRequest) -> None:
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None or callspec.params.get("analyser_for") != "shipped":
+        return
+    reason = SHIPPED_MODEL_MISSES.get((request.node.originalname, callspec.params.get("at")))
+    if reason:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"shipped model: {reason}"))
+
+
 @pytest.fixture(params=_model_kinds())
 def analyser_for(request, shipped_analyser):
     """Location tests run twice: with the stand-in (the location algorithms alone, given a correct verdict) and

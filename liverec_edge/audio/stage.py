@@ -30,6 +30,7 @@ from liverec_edge.pipeline import (
     TOPIC_ACTIONS,
     TOPIC_AUDIO,
     TOPIC_FAULTS,
+    TOPIC_PARTS,
     TOPIC_TAGS,
     DropOldestQueue,
     HealthValue,
@@ -42,6 +43,9 @@ from liverec_edge.types import AudioBlock, FaultEvent, MixerCommand, Tag
 log = logging.getLogger("liverec_edge.audio")
 
 LOOP_S = 0.1  # how often the analysis loop looks at new audio
+#: Without analysed frames for this long the camera counts as gone (dead camera, missing detector models): the
+#: audio alone may then act on every fault type, since no tag will ever ask for it.
+CAMERA_LOST_S = 3.0
 #: An audio-only fault heard again within this long is the same fault going on: it is reported and applied once.
 AUDIO_ONLY_REFRESH_S = 2.0
 
@@ -97,6 +101,8 @@ class FaultStage(StageBase):
         self._strips: dict[str, str] = {}
         self._last_poll = -1e9
         self._audio_only_seen: dict[str, float] = {}
+        self._parts: DropOldestQueue[Any] | None = None
+        self._last_parts = 0.0
 
     async def start(self, ctx: StageContext) -> None:
         from liverec_edge.audio.analysis import FaultAnalyser, StreamingFaultAnalyser
@@ -110,6 +116,8 @@ class FaultStage(StageBase):
         self._strips = channel_map(config.mixer.channels)
         self._audio = ctx.bus.subscribe(TOPIC_AUDIO, owner=self.name, maxsize=512)
         self._tags = ctx.bus.subscribe(TOPIC_TAGS, owner=self.name, maxsize=64)
+        self._parts = ctx.bus.subscribe(TOPIC_PARTS, owner=self.name, maxsize=1)
+        self._last_parts = ctx.clock()
         try:
             analyser = await asyncio.to_thread(FaultAnalyser, config.audio)
             self.stream = StreamingFaultAnalyser(analyser, config.capture.audio.rate)
@@ -175,8 +183,15 @@ class FaultStage(StageBase):
             await asyncio.sleep(LOOP_S)
             self.meter.beat()
             blocks = self._audio.drain()
+            if self._parts is not None and self._parts.drain():
+                self._last_parts = ctx.clock()
             if self.stream is None or not blocks:
                 continue
+            camera = ctx.clock() - self._last_parts < CAMERA_LOST_S
+            if camera != self.stream.camera_available:
+                log.info("camera " + ("back: audio-only faults limited again" if camera else
+                                      "lost: every fault type may act on audio alone"))
+                self.stream.camera_available = camera
             judgements = await asyncio.to_thread(self._judge_all, blocks, list(self._work.values()))
             self._publish(self._act_on(judgements, ctx), ctx)
             self.meter.beat(len(blocks))
