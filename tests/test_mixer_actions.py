@@ -355,7 +355,10 @@ def test_changes_made_while_the_desk_was_away_are_the_engineers(tmp_path: Path) 
         async with studio(tmp_path) as (sim, desk, engine):
             await engine.apply(Action("ch04.fader", -25, owner="tag"))
             await engine.apply(Action("ch04.hpf.freq", 120, owner="tag"))
-            await until(lambda: sim.value("ch04.fader") == engine.current("ch04.fader"))
+            # Both sets must have landed before the desk goes: a set lost with the connection is indistinguishable
+            # from an engineer's move, and the engine then (rightly) lets go of it too.
+            await until(lambda: sim.value("ch04.fader") == engine.current("ch04.fader")
+                        and sim.value("ch04.hpf.freq") == engine.current("ch04.hpf.freq"))
             await sim.stop()
             await until(lambda: desk.state.value == "unreachable")
             sim.preset("ch04.fader", -2)  # scene recalled on the desk while the box could not see it
