@@ -15,9 +15,12 @@ Value laws (normalised f in 0…1 ↔ engineering value), as in the protocol not
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
+
+from liverec_edge.mixer.laws import Law, LevelLaw, LinLaw, LogLaw
 
 ParamKind = Literal["level", "linf", "logf", "switch", "number_enum", "name_enum"]
 
@@ -158,47 +161,23 @@ MAIN_SPECS: dict[str, ParamSpec] = {spec.key: spec for spec in _main_specs()}
 # --- value laws -------------------------------------------------------------------------------------------------
 
 
-def level_db_to_f(db: float) -> float:
-    if db == -math.inf:
-        return 0.0
-    if db < -60.0:
-        f = (db + 90.0) / 480.0
-    elif db < -30.0:
-        f = (db + 70.0) / 160.0
-    elif db < -10.0:
-        f = (db + 50.0) / 80.0
-    else:
-        f = (db + 30.0) / 40.0
-    return min(max(f, 0.0), 1.0)
-
-
-def level_f_to_db(f: float) -> float:
-    if f <= 0.0:
-        return -math.inf
-    if f >= 0.5:
-        return 40.0 * f - 30.0
-    if f >= 0.25:
-        return 80.0 * f - 50.0
-    if f >= 0.0625:
-        return 160.0 * f - 70.0
-    return 480.0 * f - 90.0
+@functools.cache
+def _desk_law(spec: ParamSpec) -> Law | None:
+    """The desk's value law for a parameter kind, from the one implementation in ``mixer/laws.py``; None for
+    kinds with no grid (switches and enums are exact already)."""
+    if spec.kind == "level":
+        return LevelLaw(1024, rounding="trunc")  # fader law: int(f*1023.5)/1023, 0 dB at 767/1023
+    if spec.kind == "linf":
+        return LinLaw(spec.lo, spec.hi, spec.grid)
+    if spec.kind == "logf":
+        return LogLaw(spec.lo, spec.hi, int(spec.grid))
+    return None
 
 
 def snap_to_grid(spec: ParamSpec, value: float) -> float:
     """The value on the desk's grid nearest to ``value`` (which is already range-checked)."""
-    if spec.kind == "level":
-        f = level_db_to_f(value)
-        return level_f_to_db(int(f * 1023.5) / 1023.0)
-    if spec.kind == "linf":
-        steps = round((spec.hi - spec.lo) / spec.grid)
-        f = round((value - spec.lo) / (spec.hi - spec.lo) * steps) / steps
-        return spec.lo + (spec.hi - spec.lo) * f
-    if spec.kind == "logf":
-        # The Q law is written [10, 0.3] on the desk (f=0 is Q 10); the grid points are the same either way round.
-        steps = int(spec.grid) - 1
-        f = round(math.log(value / spec.lo) / math.log(spec.hi / spec.lo) * steps) / steps
-        return spec.lo * (spec.hi / spec.lo) ** f
-    return value
+    law = _desk_law(spec)
+    return value if law is None else float(law.snap(value))
 
 
 def check_and_snap(name: str, spec: ParamSpec, value: object, grid: bool) -> float | str:
