@@ -20,7 +20,7 @@ from liverec_edge.capture.settings import CaptureSettings
 from liverec_edge.control.settings import ControlSettings
 from liverec_edge.mixer.settings import MixerSettings
 from liverec_edge.record.settings import RecordSettings
-from liverec_edge.settings_base import Section
+from liverec_edge.settings_base import Section, describe_errors
 from liverec_edge.vision.settings import VisionSettings
 
 
@@ -72,31 +72,6 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
-
-
-def _describe(error: dict[str, Any]) -> str:
-    loc = tuple(x for x in error["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    path = _key_path(loc)
-    kind = error["type"]
-    value = error.get("input")
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key (check the spelling; allowed keys are listed in the README's config reference)"
-    if kind == "missing":
-        return f"{path}: required key is missing"
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return f"{path}: {error['msg']} (got {shown})"
-
-
 def config_from_dict(data: Any, source: str = "<config>") -> Config:
     if data is None:
         data = {}
@@ -105,7 +80,7 @@ def config_from_dict(data: Any, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+        raise ConfigError(source, describe_errors(exc.errors())) from None
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from liverec_edge.settings_base import describe_errors
 from liverec_edge.types import FAULT_TYPES, Action, FaultEvent
 
 log = logging.getLogger(__name__)
@@ -384,44 +385,8 @@ def default_strategies_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "strategies.yaml"
 
 
-_UNION_BRANCHES = {"float", "str", "int", "bool", "none"}
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif isinstance(item, str) and (item.startswith(("function-", "literal[")) or item in _UNION_BRANCHES):
-            continue  # pydantic names the branch of a union it tried; the user only wrote the key
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
-
-
-def _describe(errors: list[Any]) -> list[str]:
-    problems: list[str] = []
-    seen: set[str] = set()
-    for error in errors:
-        path = _key_path(tuple(error["loc"]))
-        if error["type"] == "extra_forbidden":
-            line = f"{path}: unknown key"
-        elif error["type"] == "missing":
-            line = f"{path}: required key is missing"
-        else:
-            message = str(error["msg"]).removeprefix("Value error, ")
-            field = re.match(r"^(param|value|when|min|max|hold|mode): ", message)
-            if field:  # a cross-field check names its field first: put it in the key path
-                path = f"{path}.{field.group(1)}"
-                message = message[field.end():]
-            shown = repr(error.get("input"))
-            line = f"{path}: {message}" + (f" (got {shown})" if len(shown) <= 60 and not field else "")
-        # Union-typed fields (value: float | str) report one error per branch; one line per key path is enough.
-        if path in seen:
-            continue
-        seen.add(path)
-        problems.append(line)
-    return problems
+#: Fields a strategy action's cross-field check names first in its message (they join the key path).
+CROSS_FIELDS = ("param", "value", "when", "min", "max", "hold", "mode")
 
 
 class StrategyTable:
@@ -439,7 +404,7 @@ class StrategyTable:
         try:
             return cls(StrategyFile.model_validate(data), source)
         except ValidationError as exc:
-            raise StrategyError(source, _describe(exc.errors())) from None
+            raise StrategyError(source, describe_errors(exc.errors(), CROSS_FIELDS)) from None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> StrategyTable:
