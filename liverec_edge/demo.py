@@ -22,7 +22,6 @@ from typing import Any
 from liverec_edge.pipeline import (
     TOPIC_ACTIONS,
     TOPIC_FAULTS,
-    TOPIC_FRAMES,
     TOPIC_TAGS,
     DropOldestQueue,
     HealthValue,
@@ -45,13 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class DemoReporter(StageBase):
-    """Listens to tags, faults and mixer commands and prints them in media time (seconds since the first frame)."""
+    """Listens to tags, faults and mixer commands and prints them in media time (the scene's own clock)."""
 
     name = "demo-reporter"
 
-    def __init__(self, fps: float, live: bool = True) -> None:
+    def __init__(self, capture: Any, live: bool = True) -> None:
         super().__init__()
-        self.fps = fps
+        self.capture = capture
         self.live = live
         self.origin: float | None = None
         self.lines: list[str] = []
@@ -61,9 +60,8 @@ class DemoReporter(StageBase):
         self._queues: dict[str, DropOldestQueue[Any]] = {}
 
     async def start(self, ctx: StageContext) -> None:
-        for topic in (TOPIC_FRAMES, TOPIC_TAGS, TOPIC_FAULTS, TOPIC_ACTIONS):
-            self._queues[topic] = ctx.bus.subscribe(topic, owner=self.name, maxsize=1 if topic == TOPIC_FRAMES
-                                                    else 256)
+        for topic in (TOPIC_TAGS, TOPIC_FAULTS, TOPIC_ACTIONS):
+            self._queues[topic] = ctx.bus.subscribe(topic, owner=self.name, maxsize=256)
 
     def media_time(self, t: float) -> float:
         return t - (self.origin or 0.0)
@@ -78,11 +76,9 @@ class DemoReporter(StageBase):
         while True:
             await asyncio.sleep(0.1)
             self.meter.beat()
-            for frame in self._queues[TOPIC_FRAMES].drain():
-                # The scene draws frame k at media time k/fps; a frame captured late (a busy core) shows a later
-                # t, so the least-delayed frame seen gives the origin.
-                origin = frame.t - frame.index / self.fps
-                self.origin = origin if self.origin is None else min(self.origin, origin)
+            if self.origin is None and getattr(self.capture, "runner", None) is not None:
+                # The scene camera stamps its frame k at exactly t_origin + k/fps: media time is t - t_origin.
+                self.origin = self.capture.runner.t_origin
             for tag in self._queues[TOPIC_TAGS].drain():
                 kind = "predicted " if getattr(tag, "predicted", False) else ""
                 if tag.open and tag.id not in self.tags:
@@ -156,7 +152,7 @@ async def _run(args: argparse.Namespace, work: Path) -> int:
     print(f"desk: {desk}", flush=True)
     print("running the daemon:", flush=True)
     stages = build_stages(config)
-    reporter = DemoReporter(config.capture.camera.fps, live=not args.quiet)
+    reporter = DemoReporter(next(s for s in stages if s.name == "capture"), live=not args.quiet)
     stages.append(reporter)
     baseline = _desk_state(simulator) if simulator else {}
     try:
