@@ -122,6 +122,12 @@ def demo_config(media_dir: Path, work: Path, voice: Path, console: str, desk_por
             "camera": {"kind": "scene", "path": str(PORTRAIT), "width": 640, "height": 480, "fps": 30},
             "audio": {"kind": "file", "path": str(voice), "rate": 48000, "loop": True, "paced": True},
         },
+        # The studio's zones as an installer would draw them with `liverec-edge zones`: the mic on the desk in front
+        # of the presenter, the keyboard along the desk's edge.
+        "behaviour": {"zones": {
+            "microphone": [[0.42, 0.72], [0.58, 0.72], [0.58, 0.95], [0.42, 0.95]],
+            "keyboard": [[0.08, 0.88], [0.92, 0.88], [0.92, 1.0], [0.08, 1.0]],
+        }},
         "mixer": mixer,
         "record": {"enabled": console == "soft", "directory": str(work / "recording"), "segment_seconds": 4.0},
         "control": {"bind": "127.0.0.1", "port": 0},
