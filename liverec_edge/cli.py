@@ -23,7 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="liverec-edge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="liverec-edge", description="A camera-aware automatic sound engineer for live-stream studios.")
     parser.add_argument("--version", action="version", version=f"liverec-edge {__version__}")
     parser.add_argument(
         "--log-level", default=None, choices=["debug", "info", "warning", "error"],
