@@ -55,3 +55,41 @@ def test_inactive_behaviours_are_the_enabled_ones_without_zones():
     assert inactive_for_lack_of_zones(settings) == ["typing"]
     settings = config_from_dict({"behaviour": {"typing": {"enabled": False}}}).behaviour
     assert inactive_for_lack_of_zones(settings) == ["hand_at_mic"]
+
+
+def test_a_reload_or_a_stop_closes_open_tags_and_new_tags_get_new_ids():
+    # The mixer holds changes per tag id until the tag closes: a recogniser replaced mid-tag must close its tags, and
+    # its successor must not reuse their ids (the first tag of each generation would otherwise be "t...-00001").
+    config = config_from_dict({})
+    clock = {"now": 0.0}
+
+    async def turn_away(bus: EventBus, first: int) -> None:
+        for i in range(first, first + 45):
+            t = i / 30
+            parts = (syn.face_result(t, i, yaw_deg=60 if i - first >= 5 else 0), syn.pose_result(t, i))
+            bus.publish(TOPIC_PARTS, FrameParts(t, i, 640, 480, parts))
+            clock["now"] = t
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.05)
+
+    async def scenario() -> list:
+        bus = EventBus()
+        ctx = StageContext(config, bus=bus, control=ControlState(armed=True), clock=lambda: clock["now"])
+        tags = bus.subscribe(TOPIC_TAGS, owner="test", maxsize=64)
+        stage = BehaviourStage()
+        await stage.start(ctx)
+        task = asyncio.create_task(stage.run(ctx))
+        await turn_away(bus, 0)
+        reloaded = config_from_dict({"behaviour": {"turned_away": {"yaw_on_deg": 45.0}}})
+        assert stage.reconfigure(reloaded, frozenset({"behaviour.turned_away.yaw_on_deg"}))
+        await turn_away(bus, 100)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await stage.stop()
+        return tags.drain()
+
+    published = asyncio.run(scenario())
+    opened = [t.id for t in published if t.open]
+    closed = [t.id for t in published if not t.open]
+    assert len(set(opened)) == 2, published  # one tag before the reload, one after, with different ids
+    assert set(closed) == set(opened)  # both closed: the first by the reload, the second by the stop

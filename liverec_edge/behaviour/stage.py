@@ -2,7 +2,9 @@
 
 Tags are published when they open (so the mixer can act before the noise) and once more when they close (so it can
 release). When no analysed frame arrives for a while (the camera stopped, the detectors are missing) the recogniser
-is ticked with the clock so open tags still close.
+is ticked with the clock so open tags still close. Whenever the recogniser is replaced (a reload changed the
+behaviour settings, the stage is stopped or restarted) its open tags are closed first and the new one numbers its
+tags in a new generation: a tag the mixer holds changes for is always closed, and never shares an id with a later one.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ class BehaviourStage(StageBase):
         self.tags_closed = 0
         self.open_tags: dict[str, str] = {}
         self._parts: DropOldestQueue[Any] | None = None
+        self._ctx: StageContext | None = None
+        self._generation = 0
 
     async def start(self, ctx: StageContext) -> None:
-        from liverec_edge.behaviour.recognise import BehaviourAnalyser
-
+        self._ctx = ctx
         self._parts = ctx.bus.subscribe(TOPIC_PARTS, owner=self.name, maxsize=8)
-        self.analyser = BehaviourAnalyser(ctx.config.behaviour, id_prefix="t")
+        self._replace_analyser(ctx.config.behaviour)
         for behaviour in inactive_for_lack_of_zones(ctx.config.behaviour):
             log.warning("behaviour cannot be recognised: its zone is not configured (see `liverec-edge zones`)",
                         extra=kv(behaviour=behaviour))
@@ -57,15 +60,34 @@ class BehaviourStage(StageBase):
                 aspect = item.height / item.width if item.width else 0.75
                 tags = self.analyser.push(item.t, item.frame_index, item.parts, aspect)
                 self.meter.beat(1)
-            for tag in tags:
-                if tag.open:
-                    if tag.id not in self.open_tags:
-                        self.tags_opened += 1
-                    self.open_tags[tag.id] = tag.behaviour
-                else:
-                    self.tags_closed += 1
-                    self.open_tags.pop(tag.id, None)
-                ctx.bus.publish(TOPIC_TAGS, tag)
+            self._publish(tags)
+
+    def _publish(self, tags: list[Any]) -> None:
+        assert self._ctx is not None
+        for tag in tags:
+            if tag.open:
+                if tag.id not in self.open_tags:
+                    self.tags_opened += 1
+                self.open_tags[tag.id] = tag.behaviour
+            else:
+                self.tags_closed += 1
+                self.open_tags.pop(tag.id, None)
+            self._ctx.bus.publish(TOPIC_TAGS, tag)
+
+    def _replace_analyser(self, settings: Any) -> None:
+        from liverec_edge.behaviour.recognise import BehaviourAnalyser
+
+        self._close_open_tags()
+        self._generation += 1
+        self.analyser = BehaviourAnalyser(settings, id_prefix=f"g{self._generation}.")
+
+    def _close_open_tags(self) -> None:
+        if self.analyser is not None and self._ctx is not None:
+            self._publish(self.analyser.finish(self._ctx.clock()))
+        self.analyser = None
+
+    async def stop(self) -> None:
+        self._close_open_tags()
 
     def health(self) -> Mapping[str, HealthValue]:
         return {
@@ -79,7 +101,5 @@ class BehaviourStage(StageBase):
         # Thresholds and zones are read at construction: a new analyser takes them (tracking restarts cleanly).
         keys = {k for k in changed if k.startswith("behaviour.")}
         if keys and self.analyser is not None:
-            from liverec_edge.behaviour.recognise import BehaviourAnalyser
-
-            self.analyser = BehaviourAnalyser(config.behaviour, id_prefix="t")
+            self._replace_analyser(config.behaviour)
         return keys
