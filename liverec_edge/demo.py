@@ -111,7 +111,7 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def demo_config(media_dir: Path, work: Path, voice: Path, console: str, desk_port: int | None) -> Any:
+def demo_config(work: Path, voice: Path, console: str, desk_port: int | None) -> Any:
     from liverec_edge.config import config_from_dict
 
     mixer: dict[str, Any] = {"url": "soft://" if console == "soft" else f"x32://127.0.0.1:{desk_port}",
@@ -149,7 +149,7 @@ async def _run(args: argparse.Namespace, work: Path) -> int:
         simulator = MixerSimulator(load_firmware("x32"), "127.0.0.1", 0, name="demo-x32")
         await simulator.start()
         desk_port = simulator.port
-    config = demo_config(work / "media", work, voice, args.console, desk_port)
+    config = demo_config(work, voice, args.console, desk_port)
     print("what the studio will do (media time):", flush=True)
     for event in events:
         print(f"  {event.start:6.2f}–{event.end:6.2f} s  {event.what}", flush=True)

@@ -32,7 +32,6 @@ class RecordStage(StageBase):
         self.segments_written = 0
         self._frames: DropOldestQueue[Frame] | None = None
         self._audio: DropOldestQueue[AudioBlock] | None = None
-        self._origin: float | None = None
         self._presenter_strip = 0
         self._stopped = False
 
@@ -47,7 +46,6 @@ class RecordStage(StageBase):
 
         config = ctx.config
         height, width = frame.image.shape[:2]
-        self._origin = frame.t
         self.recorder = SegmentRecorder(
             config.record, config.record.directory, origin=frame.t, width=width, height=height,
             fps=config.capture.camera.fps, audio_rate=config.capture.audio.rate, audio_channels=1,
