@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import itertools
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mixer_support import LOOPBACK, fast_console, until
 
 from liverec_edge.mixer.actions import MixerEngine
 from liverec_edge.mixer.firmware import load_firmware
@@ -21,27 +22,14 @@ from liverec_edge.mixer.simulator import MixerSimulator
 from liverec_edge.types import Action
 
 X32 = load_firmware("x32")
-LOOPBACK = "127.0.0.1"
 
 
 def run(coro: Awaitable[Any]) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 60))  # type: ignore[arg-type]
 
 
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
-def fast_console(sim: MixerSimulator, **kwargs: Any) -> OscConsole:
-    options: dict[str, Any] = {"reply_timeout_s": 0.1, "retries": 3, "renew_s": 0.3, "backoff_initial_s": 0.05,
-                               "backoff_max_s": 0.2}
-    options.update(kwargs)
-    return OscConsole(sim.firmware, LOOPBACK, sim.port, **options)
 
 
 @contextlib.asynccontextmanager

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
+from mixer_support import LOOPBACK, until
+from mixer_support import fast_console as console
 
 from liverec_edge.mixer.backend import ConnectionState, ConsoleBackend, MixerIncompatible, MixerTimeout
 from liverec_edge.mixer.firmware import load_firmware
@@ -16,28 +18,14 @@ from liverec_edge.mixer.simulator import MixerSimulator
 
 X32 = load_firmware("x32")
 XAIR = load_firmware("xair")
-LOOPBACK = "127.0.0.1"
 
 
 def run(coro: Awaitable[Any]) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
 
 
-def console(sim: MixerSimulator, **kwargs: Any) -> OscConsole:
-    options: dict[str, Any] = {"reply_timeout_s": 0.1, "retries": 3, "renew_s": 0.3, "backoff_initial_s": 0.05,
-                               "backoff_max_s": 0.2}
-    options.update(kwargs)
-    return OscConsole(sim.firmware, LOOPBACK, sim.port, **options)
 
 
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll a condition: these tests wait for things to happen, never assert on how fast."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
 
 
 def free_udp_port() -> int:
