@@ -89,6 +89,46 @@ def test_approaching_mic_is_flagged_before_contact():
     assert 0.05 <= lead_s <= 0.5 + 1e-9  # within the prediction horizon, and early enough to act on
 
 
+def _measured_every_other_frame(builder):
+    """The vision scheduler's view of a hand measured on even frames only: odd frames repeat the last measurement
+    (its landmarks) restamped and marked ``reused``."""
+    last: dict[str, PartResult] = {}
+
+    def build(t, i):
+        if i % 2 == 0 or "hand" not in last:
+            (last["hand"],) = builder(t, i)
+            return [last["hand"]]
+        repeated = last["hand"]
+        attrs = {**repeated.attrs, "reused": 1.0, "age_frames": 1.0}
+        return [PartResult("hand", t, i, True, repeated.confidence, repeated.box, repeated.landmarks, attrs)]
+
+    return build
+
+
+def test_a_repeated_hand_result_carries_no_motion():
+    """Repeats carry the last landmarks: they must not read as a stop followed by a double-speed jump. Motion is
+    measured between measured frames over the true interval, so approach and typing are seen as when measured on
+    every frame."""
+    every = [s.hand_state for s in _run(_encoder(), lambda t, i: [syn.hand_result(t, i, centre=(0.35 + 0.6 * t, 0.5))],
+                                        30)]  # fmt: skip
+    halved = _measured_every_other_frame(lambda t, i: [syn.hand_result(t, i, centre=(0.35 + 0.6 * t, 0.5))])
+    alternate = [s.hand_state for s in _run(_encoder(), halved, 30)]
+    first = {name: [next(i for i, f in enumerate(flags) if f & flag) for flags in (every, alternate)]
+             for name, flag in (("approach", HandState.APPROACHING_MIC), ("contact", HandState.IN_MIC_ZONE))}
+    assert first["approach"][1] < first["contact"][1]
+    assert abs(first["approach"][1] - first["approach"][0]) <= 2
+    # A steady motion just over the typing threshold is steady motion when half the frames repeat: no stop-go
+    # flicker of MOVING from a zero speed on the repeat and a double one on the next measurement.
+    settings = BehaviourSettings.model_validate({"zones": {"microphone": MIC, "keyboard": KEYBOARD}})
+    lm = syn.hand_landmarks((0.5, 0.9), 0.08)
+    hand_len = 2.0 * float(np.hypot(lm[9, 0] - lm[0, 0], (lm[9, 1] - lm[0, 1]) * 0.75))  # the encoder's body unit
+    speed = 1.2 * settings.typing.energy_on * hand_len  # frame widths per second
+    drift = _measured_every_other_frame(lambda t, i: [syn.hand_result(t, i, centre=(0.3 + speed * t, 0.9))])
+    moving = [bool(s.hand_state & HandState.MOVING) for s in _run(_encoder(), drift, 60)]
+    onset = moving.index(True)
+    assert onset <= 3 and all(moving[onset:])
+
+
 def test_still_hand_near_mic_is_not_approaching():
     enc = _encoder()
     states = _run(enc, lambda t, i: [syn.hand_result(t, i, centre=(0.6, 0.5))], 10)

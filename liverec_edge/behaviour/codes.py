@@ -486,6 +486,9 @@ class BehaviourEncoder:
                 hand_len = float(np.hypot(*(pts.max(axis=0) - pts.min(axis=0))))
             hand_len = max(hand_len, 1e-3)
             centre = pts.mean(axis=0)
+            # A hand the vision scheduler did not re-measure on this frame repeats its last landmarks: it carries no
+            # new motion, so speeds and approach histories advance on measured frames only (over the true interval).
+            fresh = not _attr(hand, "reused") > 0
             track = self._match(previous, centre, hand_len)
             if track is None:
                 track = _HandTrack(
@@ -498,7 +501,7 @@ class BehaviourEncoder:
             else:
                 previous.remove(track)
                 dt = t - track.t
-                if dt > 0 and track.landmarks.shape == pts.shape:
+                if fresh and dt > 0 and track.landmarks.shape == pts.shape:
                     # RMS landmark speed in hand lengths per second; the energy is its median over a sliding
                     # window: a one-frame tracker jump (re-detection, hands swapping) does not count as motion,
                     # and typing stops counting about half a window after the fingers do.
@@ -507,7 +510,8 @@ class BehaviourEncoder:
                     while track.speeds and track.speeds[0][0] <= t - s.typing.smoothing_s:
                         track.speeds.popleft()
                     track.energy = float(np.median([v for _, v in track.speeds]))
-            track.centre, track.landmarks, track.t = centre, pts, t
+            if fresh:
+                track.centre, track.landmarks, track.t = centre, pts, t
             tracks.append(track)
 
             state = HandState.PRESENT
@@ -524,7 +528,8 @@ class BehaviourEncoder:
                     # The part of a hand nearest a zone is a fingertip or the wrist: measure those only.
                     tips = lm[HAND_EXTREMES] if lm.shape[0] == 21 else lm
                     distance = float(zones.microphone.distance(tips, aspect).min()) / hand_len
-                    track.mic_history.append((t, distance))
+                    if fresh:
+                        track.mic_history.append((t, distance))
                     if self._approaching(track.mic_history, s.hand_at_mic):
                         state |= HandState.APPROACHING_MIC
                 if state & HandState.IN_MIC_ZONE:
@@ -537,7 +542,8 @@ class BehaviourEncoder:
                     state |= HandState.AT_MOUTH
                     track.mouth_history.clear()
                 elif s.hand_at_mouth.predict:
-                    track.mouth_history.append((t, distance))
+                    if fresh:
+                        track.mouth_history.append((t, distance))
                     if self._approaching(track.mouth_history, s.hand_at_mouth):
                         state |= HandState.RISING_TO_MOUTH
             codes.append(PartCode(int(state), float(hand.confidence)))

@@ -30,6 +30,7 @@ from liverec_edge.types import PartResult
 from liverec_edge.vision.geometry import (
     AnchorOptions,
     RotatedRect,
+    crop_pixels,
     decode_detections,
     full_frame_rect,
     iou,
@@ -63,8 +64,12 @@ PALM_LANDMARKS = np.array([0, 1, 2, 3, 5, 6, 9, 10, 13, 14, 17, 18])
 WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP = 0, 5, 9, 13
 #: A new palm overlapping a tracked hand's crop by more than this is the same hand (mediapipe's association: 0.5).
 SAME_HAND_IOU = 0.5
-#: A tracked hand the scheduler skipped this many frames in a row is updated on the next regardless of the budget.
+#: A moving tracked hand the scheduler skipped this many frames in a row is updated on the next regardless of the
+#: budget: a crop that old may no longer hold the hand.
 MAX_HAND_AGE_FRAMES = 2
+#: Size of the thumbnail of a hand's crop compared between frames to tell a still hand from a moving one: one tiny
+#: affine warp (~50 µs) against a ~7 ms landmark run.
+THUMB_SIZE = (16, 16)
 #: Weight of the newest frame in a tracked hand's running handedness.
 HANDEDNESS_SMOOTHING = 0.3
 #: Pose points (wrist, little finger, index finger) of the left and right hand, for crops seeded from the pose.
@@ -85,6 +90,8 @@ class TrackedHand:
     #: The last measured result, and how many frames ago it was measured (the scheduler may skip a hand).
     last: PartResult | None = None
     age: int = 0
+    #: ``roi`` sampled at THUMB_SIZE on the frame of the last measurement (int16), for the stillness check.
+    thumb: np.ndarray | None = None
 
 
 class HandTracker:
@@ -99,6 +106,8 @@ class HandTracker:
         self.anchors = ssd_anchors(PALM_ANCHORS)
         self._hands: list[TrackedHand] = []
         self._frames_since_palm = settings.palm_every_n  # search on the first frame
+        #: Landmark runs made by the last :meth:`track` call (the scheduler times per run).
+        self.last_updates = 0
 
     @property
     def models(self) -> tuple[TfliteModel, ...]:
@@ -135,16 +144,27 @@ class HandTracker:
         self._frames_since_palm += 1
 
     def track(self, view: FrameView, limit: int | None = None) -> list[PartResult]:
-        """Run the landmark model on each tracked hand's crop; drop hands whose presence falls below threshold.
+        """Run the landmark model on the tracked hands that need it; drop hands whose presence falls below threshold.
 
-        With ``limit`` (the scheduler's time left) at most that many hands are updated, the longest-waiting first
-        (and any waiting ``MAX_HAND_AGE_FRAMES``, regardless); the others repeat their last result with ``reused`` = 1
-        and ``age_frames`` and keep their crop.
+        A hand whose crop has barely changed since its last measurement (``hand_still_threshold``) is still and keeps
+        its landmarks until ``hand_refresh_n`` frames have passed. Of the moving hands at most ``limit`` are measured
+        (the scheduler's hands per frame and time left), the longest-waiting first; a moving hand left waiting
+        ``MAX_HAND_AGE_FRAMES`` is measured regardless. Hands not measured repeat their last result with
+        ``reused`` = 1 and ``age_frames``, and keep their crop.
         """
-        order = sorted(self._hands, key=lambda h: -h.age)
-        update = {id(h) for h in order[: len(order) if limit is None else max(0, limit)]}
-        # A hand left waiting this long is updated regardless: a crop that old may no longer hold the hand.
-        update |= {id(h) for h in self._hands if h.age >= MAX_HAND_AGE_FRAMES}
+        s = self.settings
+        motion = {id(hand): self._motion(view, hand) for hand in self._hands}
+
+        def overdue(hand: TrackedHand) -> bool:
+            still = motion[id(hand)] < s.hand_still_threshold
+            return hand.last is None or hand.age >= (s.hand_refresh_n if still else MAX_HAND_AGE_FRAMES)
+
+        update = {id(h) for h in self._hands if overdue(h)}
+        moving = [h for h in self._hands if id(h) not in update and motion[id(h)] >= s.hand_still_threshold]
+        moving.sort(key=lambda h: (-h.age, -motion[id(h)]))
+        room = len(moving) if limit is None else max(0, limit - len(update))
+        update |= {id(h) for h in moving[:room]}
+        self.last_updates = len(update)
         results: list[PartResult] = []
         kept: list[TrackedHand] = []
         for hand in self._hands:
@@ -164,9 +184,15 @@ class HandTracker:
             result.attrs["handedness_score"] = p_right
             result.attrs["handedness"] = 1.0 if p_right >= 0.5 else 0.0
             results.append(result)
-            kept.append(TrackedHand(hand.slot, next_roi, True, p_right, result))
+            kept.append(TrackedHand(hand.slot, next_roi, True, p_right, result, thumb=_thumbnail(view, next_roi)))
         self._hands = kept
         return results
+
+    def _motion(self, view: FrameView, hand: TrackedHand) -> float:
+        """Mean absolute change (0–255 levels) of the hand's crop since its last measurement; inf when unknown."""
+        if hand.thumb is None or self.settings.hand_still_threshold <= 0:
+            return math.inf
+        return float(np.abs(_thumbnail(view, hand.roi) - hand.thumb).mean())
 
     def search(self, view: FrameView) -> list[PartResult]:
         """Palm detection on the whole frame; each new palm not already tracked gets landmarks and a slot."""
@@ -233,7 +259,8 @@ class HandTracker:
             return None
         if any(_rect_iou(next_roi, hand.roi) > SAME_HAND_IOU for hand in self._hands):
             return None  # the crop slid onto a hand we already follow
-        self._hands.append(TrackedHand(slot, next_roi, False, result.attrs["handedness_score"], result))
+        p_right = result.attrs["handedness_score"]
+        self._hands.append(TrackedHand(slot, next_roi, False, p_right, result, thumb=_thumbnail(view, next_roi)))
         return result
 
     def finish(self, view: FrameView, results: list[PartResult]) -> list[PartResult]:
@@ -298,6 +325,10 @@ def roi_from_landmarks(points: np.ndarray) -> RotatedRect:
     cy = centre[1] + mid_u * sin + mid_v * cos
     rect = RotatedRect(float(cx), float(cy), float(u.max() - u.min()), float(v.max() - v.min()), angle)
     return rect.transformed(TRACK_ROI_SCALE, TRACK_ROI_SCALE, 0.0, TRACK_ROI_SHIFT_Y)
+
+
+def _thumbnail(view: FrameView, roi: RotatedRect) -> np.ndarray:
+    return crop_pixels(view.image, roi, THUMB_SIZE).astype(np.int16)
 
 
 def _rect_iou(a: RotatedRect, b: RotatedRect) -> float:

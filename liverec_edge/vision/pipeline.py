@@ -4,9 +4,10 @@ Per frame, in order of what the behaviour stage needs most:
 
 1. **face** — every frame, never skipped: the mesh (~1.2 ms) on a crop tracked from the previous frame's mesh, the
    detector (~1.1 ms) every ``face_detect_every_n`` frames and whenever the face is lost.
-2. **hands, tracking** — the landmark model on each hand tracked from the previous frame (~4 ms a hand); when not
-   all fit in the time left, the longest-waiting hands are updated and the others repeat their last result marked
-   ``reused``.
+2. **hands, tracking** — the landmark model on hands tracked from their previous landmarks (~4 ms a hand, as much
+   as the face): a hand whose crop has not changed since it was last measured is still and keeps its landmarks
+   (re-measured every ``hand_refresh_n`` frames); of the moving hands, ``hands_per_frame`` (as many as fit in the
+   time left), the longest-waiting first. Hands not measured repeat their last result marked ``reused``.
 3. **pose** — every ``pose_every_n`` frames (a tracked run is one ~14 ms landmark inference; re-acquiring adds the
    ~10 ms detector); frames in between repeat the last pose result with ``attrs["reused"] = 1`` and
    ``attrs["age_frames"]``.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -104,16 +106,17 @@ class PartAnalyser:
         pose = self.detectors.get("pose")
         hand_results: list[PartResult] = []
         if isinstance(hands, HandTracker):
-            # As many tracked hands as fit, the longest-waiting first; the rest repeat their last result.
+            # Up to hands_per_frame moving hands, as many as fit in the time left, the longest-waiting first; still
+            # hands and the rest repeat their last result.
             room = budget - (time.perf_counter() - start) * 1000.0
             per_hand = self._cost_ms.get("hand_track", 0.0)
-            fitting = hands.tracked_count if per_hand <= 0 else min(hands.tracked_count, int(room // per_hand))
-            if fitting < hands.tracked_count:
+            wanted = min(hands.tracked_count, self.settings.hands_per_frame)
+            fitting = wanted if per_hand <= 0 else min(wanted, int(room // per_hand))
+            if fitting < wanted:
                 self._stats["hand"]["skipped"] += 1
-            if fitting > 0:  # time only real work, or the per-hand cost estimate decays towards zero
-                hand_results = self._timed("hand_track", None, lambda: hands.track(view, fitting), view, per=fitting)
-            else:
-                hand_results = hands.track(view, 0)
+            hand_results = self._timed(
+                "hand_track", None, lambda: hands.track(view, fitting), view, per=lambda: hands.last_updates
+            )
 
         pose_ran = False
         pose_results: list[PartResult] = []
@@ -165,12 +168,18 @@ class PartAnalyser:
 
     # -- helpers -------------------------------------------------------------------------------------------------
 
-    def _timed(self, stage: str, part: str | None, run: Any, view: FrameView, per: int = 1) -> list[PartResult]:
+    def _timed(
+        self, stage: str, part: str | None, run: Any, view: FrameView, per: Callable[[], int] | None = None
+    ) -> list[PartResult]:
+        """Run a stage and fold its cost into the stage's running mean (per model run when ``per`` counts them:
+        a call that ran no model leaves the estimate alone, or it would decay towards zero)."""
         begin = time.perf_counter()
         out: list[PartResult] = run()
-        cost = (time.perf_counter() - begin) * 1000.0 / per
-        previous = self._cost_ms.get(stage)
-        self._cost_ms[stage] = cost if previous is None else previous + COST_SMOOTHING * (cost - previous)
+        runs = 1 if per is None else per()
+        if runs > 0:
+            cost = (time.perf_counter() - begin) * 1000.0 / runs
+            previous = self._cost_ms.get(stage)
+            self._cost_ms[stage] = cost if previous is None else previous + COST_SMOOTHING * (cost - previous)
         if part is not None:
             out = [_mark(r, reused=False) for r in out] if part == "pose" else out
             self._count(part, out, view)

@@ -27,7 +27,7 @@ class VisionSettings(Section):
     face_range: Literal["short", "full"] = "short"
     """Face detector: ``short`` (BlazeFace short range, faces within ~2 m, 1 ms) or ``full`` (full range sparse,
     faces up to ~5 m and smaller in the frame, ~3× slower)."""
-    face_detect_every_n: int = Field(default=5, ge=1, le=300)
+    face_detect_every_n: int = Field(default=10, ge=1, le=300)
     """Run the face detector every this many frames while a face is tracked (it always runs when none is): the face
     mesh follows the face on the frames in between, and the detector catches a larger face coming into view."""
     palm_model: Literal["lite", "full"] = "lite"
@@ -41,7 +41,17 @@ class VisionSettings(Section):
     palm_every_n: int = Field(default=3, ge=1, le=300)
     """While fewer than ``max_hands`` hands are tracked, look for new ones (palm detection) every this many frames;
     tracked hands are followed every frame from their previous landmarks without it."""
-    pose_every_n: int = Field(default=3, ge=1, le=300)
+    hands_per_frame: int = Field(default=1, ge=1, le=4)
+    """Most tracked hands whose landmarks are measured on one frame; the others repeat their last result (marked
+    ``reused``) and are measured on the next frame, the longest-waiting first. Each hand-landmark run costs about as
+    much as the face; 1 keeps steady-state frames at face + one hand, and two moving hands take turns."""
+    hand_still_threshold: float = Field(default=3.0, ge=0)
+    """A tracked hand whose crop has changed by less than this since its landmarks were last measured (mean absolute
+    difference of a 16×16 thumbnail, in 0–255 levels) is still: it keeps its landmarks, marked ``reused``, and frees
+    the frame's hand slot for a moving hand. 0 measures every tracked hand on every frame it can."""
+    hand_refresh_n: int = Field(default=6, ge=1, le=300)
+    """A still hand is measured again at least every this many frames (re-checks its presence and handedness)."""
+    pose_every_n: int = Field(default=6, ge=1, le=300)
     """Run the body-pose model every this many frames; frames in between repeat the last pose, marked ``reused``."""
     frame_budget_ms: float = Field(default=50.0, gt=0)
     """Time the part analysis may take per frame. Before each optional stage (extra hands, palm search, pose) the

@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pose-every-n", type=int, default=None)
     parser.add_argument("--budget-ms", type=float, default=UNLIMITED_MS)
     parser.add_argument("--bilinear", action="store_true", help="bilinear crops instead of nearest-neighbour")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other vision setting, e.g. --set hands_per_frame=2 (repeatable)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also run every part on every frame and report how far the schedule's results are "
+                             "from it (hand and pose landmark error in pixels, hands missed)")
     args = parser.parse_args(argv)
 
     overrides: dict[str, object] = {
@@ -59,7 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     if args.pose_every_n is not None:
         overrides["pose_every_n"] = args.pose_every_n
-    analyser = PartAnalyser(VisionSettings(**overrides), args.models_dir)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = value
+    settings = VisionSettings(**overrides)
+    analyser = PartAnalyser(settings, args.models_dir)
+    reference = None
+    if args.reference:
+        every_frame = {"hands_per_frame": settings.max_hands or 1, "hand_still_threshold": 0.0, "pose_every_n": 1,
+                       "frame_budget_ms": UNLIMITED_MS}  # fmt: skip
+        reference = PartAnalyser(settings.model_copy(update=every_frame), args.models_dir)
+    errors: dict[str, list[float]] = defaultdict(list)
+    hands_seen = [0, 0]  # frames with a hand in the reference, of those with one in the schedule
 
     clips = sorted(args.clips.glob("*.mkv"))
     if not clips:
@@ -74,12 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeat):
         for frames in decoded:
             analyser.reset()
+            if reference is not None:
+                reference.reset()
             for i, image in enumerate(frames):
+                frame = Frame(t=i / 30.0, index=i, image=image)
                 start = time.perf_counter()
-                analyser.analyse(Frame(t=i / 30.0, index=i, image=image))
+                results = analyser.analyse(frame)
                 elapsed = (time.perf_counter() - start) * 1000.0
                 if i < args.warmup:
+                    if reference is not None:
+                        reference.analyse(frame)
                     continue
+                if reference is not None:
+                    compare(results, reference.analyse(frame), image.shape[1], errors, hands_seen)
                 wall.append(elapsed)
                 cpu.append(analyser.last_total_cpu_ms)
                 for name, ms in analyser.last_model_cpu_ms.items():
@@ -99,10 +122,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'outside the models (crops, decoding, NMS)':44s} {len(cpu):6d} {outside / len(cpu):10.2f} "
           f"{outside / cpu_sum:7.1%}")  # fmt: skip
     print("stats:", analyser.stats())
+    if reference is not None:
+        print("against every part on every frame (landmark error in pixels at 640 px wide, median / p90):")
+        for part, values in errors.items():
+            print(f"  {part:5s} {len(values):5d} frames  {statistics.median(values):6.2f} / "
+                  f"{np.percentile(values, 90):6.2f} px")  # fmt: skip
+        print(f"  frames with a hand in the reference: {hands_seen[0]}, with one in the schedule too: {hands_seen[1]}")
     print(f"{'each model alone, 30 runs on a real input':44s} {'CPU ms':>10s} {'wall ms':>10s}")
     for name, (cpu_ms, wall_ms) in standalone_timings(analyser, decoded[0][20]).items():
         print(f"{name:44s} {cpu_ms:10.2f} {wall_ms:10.2f}")
     return 0
+
+
+def compare(
+    scheduled: list, reference: list, width: int, errors: dict[str, list[float]], hands_seen: list[int]
+) -> None:
+    """Landmark error of the scheduled results (fresh or reused) against the every-frame reference, per part: each
+    reference hand is matched to the nearest scheduled hand; mean landmark distance in pixels."""
+    for part in ("hand", "pose"):
+        ours = [r for r in scheduled if r.part == part and r.detected and r.landmarks is not None]
+        theirs = [r for r in reference if r.part == part and r.detected and r.landmarks is not None]
+        if part == "hand" and theirs:
+            hands_seen[0] += 1
+            hands_seen[1] += int(bool(ours))
+        for ref in theirs:
+            if not ours:
+                continue
+            dists = [float(np.linalg.norm((r.landmarks[:, :2] - ref.landmarks[:, :2]) * width, axis=1).mean())
+                     for r in ours if r.landmarks.shape == ref.landmarks.shape]  # fmt: skip
+            if dists:
+                errors[part].append(min(dists))
 
 
 def standalone_timings(analyser: PartAnalyser, image: np.ndarray, runs: int = 30) -> dict[str, tuple[float, float]]:
