@@ -1,12 +1,19 @@
 """Build the labelled background-fault windows (train / val / test) from ../shared/media into one .npz.
 
-    .venv/bin/python tools/build_fault_dataset.py --out /tmp/faults.npz --seed 0 --train 6000 --val 1200 --test 1500
+    nice .venv/bin/python tools/build_fault_dataset.py --out /tmp/faults.npz --seed 0 \
+        --train 6000 --val 1200 --test 1500
 
 Each window is 1.015 s (100 log-mel frames) of a talker (real speech, or a pause) with 0–3 concurrent faults,
 multi-label in ``liverec_edge.types.FAULT_TYPES`` order (``clean`` = no fault). The splits use disjoint source
 recordings (see ``tools/faultsynth/sources.py``: SPLITS); synthetic generators draw from per-window seeds, so the
 file is a pure function of ``--seed`` and the counts. Keys are ``<split>__<name>`` (see
 ``faultsynth.windows.build_split``). The output belongs outside the repository.
+
+By default (``--rendered``) train and val also draw on rendered music and train on synthetic talkers, made from the
+seed by ``tools/faultsynth/rendered.py`` (needs the Debian packages fluidsynth, fluid-soundfont-gm,
+timgm6mb-soundfont and flite: ``bash tools/setup.sh train`` installs them; rendered once, then cached in
+``~/.cache/liverec-edge/faultsynth``). ``--no-rendered`` builds from the real recordings alone. The test split is
+always real recordings only.
 """
 
 from __future__ import annotations
@@ -24,26 +31,30 @@ if str(REPO) not in sys.path:  # run as a script: make `tools.faultsynth` and `l
     sys.path.insert(0, str(REPO))
 
 from liverec_edge.types import FAULT_TYPES  # noqa: E402
+from tools.faultsynth.rendered import GENERATOR_VERSION, MUSIC_COUNTS, SPEECH_COUNTS  # noqa: E402
 from tools.faultsynth.sources import SPLITS  # noqa: E402
 from tools.faultsynth.windows import build_split  # noqa: E402
 
 DEFAULT_MEDIA = REPO.parent / "shared" / "media"
 
 
-def build(media_dir: Path, counts: dict[str, int], seed: int) -> dict[str, np.ndarray]:
+def build(media_dir: Path, counts: dict[str, int], seed: int, rendered: bool = True) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for split, count in counts.items():
         if count <= 0:
             continue
         started = time.monotonic()
-        data = build_split(media_dir, split, count, seed)
+        data = build_split(media_dir, split, count, seed, rendered=rendered)
         for key, value in data.items():
             arrays[f"{split}__{key}"] = value
         per_type = dict(zip(FAULT_TYPES, data["labels"].sum(axis=0).tolist(), strict=True))
         print(f"{split}: {count} windows in {time.monotonic() - started:.1f} s; positives per type {per_type}",
               file=sys.stderr)
     arrays["fault_types"] = np.asarray(FAULT_TYPES)
-    arrays["meta_json"] = np.asarray(json.dumps({"seed": seed, "counts": counts, "splits": SPLITS}))
+    meta = {"seed": seed, "counts": counts, "splits": SPLITS, "rendered": rendered,
+            "rendered_version": GENERATOR_VERSION if rendered else None,
+            "rendered_counts": {"music": MUSIC_COUNTS, "speech": SPEECH_COUNTS} if rendered else None}
+    arrays["meta_json"] = np.asarray(json.dumps(meta))
     return arrays
 
 
@@ -55,10 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=int, default=6000, help="train windows")
     parser.add_argument("--val", type=int, default=1200, help="validation windows")
     parser.add_argument("--test", type=int, default=1500, help="test windows")
+    parser.add_argument("--rendered", action=argparse.BooleanOptionalAction, default=True,
+                        help="add rendered music (train, val) and synthetic talkers (train) from the seed "
+                             "(needs fluidsynth, the GM soundfonts and flite; default on)")
     args = parser.parse_args(argv)
     if not args.media.is_dir():
         parser.error(f"media folder not found: {args.media}")
-    arrays = build(args.media, {"train": args.train, "val": args.val, "test": args.test}, args.seed)
+    arrays = build(args.media, {"train": args.train, "val": args.val, "test": args.test}, args.seed, args.rendered)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **arrays)
     print(f"wrote {args.out}", file=sys.stderr)

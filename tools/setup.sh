@@ -2,12 +2,17 @@
 # Set up a fresh machine and run the demo or the tests: `bash tools/setup.sh demo [ARGS]` / `bash tools/setup.sh test [ARGS]`.
 # Installs the Debian packages (when run as root with apt), a virtualenv in .venv with the project, and the
 # pinned models; then runs the demo or the README's test suite. Idempotent: a second run only checks.
+# `bash tools/setup.sh train [ARGS]` sets up the fault-model training tools (TensorFlow, and fluidsynth, the GM
+# soundfonts and flite that render the dataset's extra music and talkers); with ARGS it runs
+# tools/train_fault_model.py ARGS under nice, without it only prints the commands.
 set -euo pipefail
 mode=${1:-test}; shift || true
 cd "$(dirname "$0")/.."
 
 APT_DEMO=(espeak-ng ffmpeg)
 APT_TEST=(libasound2-dev alsa-utils espeak-ng sox ffmpeg pkg-config systemd gcc python3-dev)
+# train only: tools/faultsynth/rendered.py renders music (fluidsynth; FluidR3 for train, TimGM6mb for val) and talkers
+APT_TRAIN=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont flite)
 
 apt_install() {
   command -v apt-get >/dev/null || { echo "setup: no apt-get; install ${*} yourself" >&2; return 0; }
@@ -40,5 +45,15 @@ case "$mode" in
     .venv/bin/python tools/fetch_models.py
     exec .venv/bin/python -m pytest -q "$@"
     ;;
-  *) echo "usage: bash tools/setup.sh demo|test [ARGS]" >&2; exit 2 ;;
+  train)
+    apt_install "${APT_TRAIN[@]}"
+    .venv/bin/python -m pip install -q -e ".[dev,train]"
+    if [ $# -eq 0 ]; then
+      echo "setup: ready. nice .venv/bin/python tools/build_fault_dataset.py --out /tmp/faults.npz --seed 0" >&2
+      echo "       nice .venv/bin/python tools/train_fault_model.py --data /tmp/faults.npz --out models/faults" >&2
+      exit 0
+    fi
+    exec nice .venv/bin/python tools/train_fault_model.py "$@"
+    ;;
+  *) echo "usage: bash tools/setup.sh demo|test|train [ARGS]" >&2; exit 2 ;;
 esac

@@ -3,6 +3,13 @@
 Every file in ``../shared/media`` (see its CREDITS.md) belongs to exactly one of train / val / test, so no recording
 that graded the model ever trained it. Speech and music have only a handful of files, so each split gets whole
 files; the 8 keyboard and 20 mains recordings split roughly 5/1/2 and 14/3/3.
+
+Two talkers and two tracks are too few to learn "a voice" and "music" from, so ``load_split(..., rendered=True)``
+adds rendered material (``tools/faultsynth/rendered.py``, deterministic from the seed, cached outside the repo):
+music composed at random and rendered from real-instrument soundfonts — 30 pieces for train (FluidR3_GM), 8 for val
+(TimGM6mb, so no instrument sample is shared) — and 12 synthetic talkers (flite, espeak-ng) for train only. Their
+names start with ``rendered/`` (e.g. ``rendered/music/train/07``). The test split never gets rendered material: it
+grades the model on real recordings alone. SPLITS below lists the real recordings only.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import numpy as np
 from scipy.signal import butter, hilbert, sosfiltfilt
 
 from liverec_edge.media import decode_audio
+
+from .rendered import RENDERED_PREFIX
 
 RATE = 16_000
 MAINS_RATE = 400
@@ -141,9 +150,13 @@ def _read_mains(path: Path) -> tuple[np.ndarray, int]:
     return data, int(rate)
 
 
-@lru_cache(maxsize=3)
-def load_split(media_dir: Path, split: str) -> SplitSources:
-    """Decode every recording of ``split`` (cached per process: the sources are read-only afterwards)."""
+@lru_cache(maxsize=6)
+def load_split(media_dir: Path, split: str, rendered: bool = False, seed: int = 0) -> SplitSources:
+    """Decode every recording of ``split`` (cached per process: the sources are read-only afterwards).
+
+    ``rendered`` appends the rendered music (train, val) and talkers (train) of ``seed`` after the real recordings;
+    the test split ignores it.
+    """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLIT_NAMES}")
     files = SPLITS[split]
@@ -163,4 +176,15 @@ def load_split(media_dir: Path, split: str) -> SplitSources:
         if rate != MAINS_RATE:
             raise ValueError(f"{rel}: expected the ENF recordings at {MAINS_RATE} Hz, got {rate}")
         sources.mains.append(MainsTrack(rel, mains_phase(wave)))
+    if rendered and split != "test":
+        from .rendered import rendered_music, rendered_speech
+
+        # already peak-normalised; rendered speech has no mains hum, so no notches
+        sources.music.extend(rendered_music(split, seed))
+        sources.speech.extend(rendered_speech(split, seed))
     return sources
+
+
+def is_rendered(name: str) -> bool:
+    """Whether a source name belongs to the rendered material (see tools/faultsynth/rendered.py)."""
+    return name.startswith(RENDERED_PREFIX)

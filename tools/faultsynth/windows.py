@@ -21,7 +21,7 @@ from liverec_edge.audio.features import FeatureParams, logmel
 from liverec_edge.types import FAULT_TYPES
 
 from . import generators as gen
-from .sources import RATE, SPLIT_NAMES, SplitSources, load_split
+from .sources import RATE, SPLIT_NAMES, SplitSources, is_rendered, load_split
 
 PARAMS = FeatureParams()
 WINDOW_FRAMES = 100
@@ -56,8 +56,22 @@ def _excerpt(rng: np.random.Generator, audio: np.ndarray, n: int) -> np.ndarray:
     return audio[start : start + n].astype(np.float32)
 
 
+def _pick(rng: np.random.Generator, items: list[tuple[str, np.ndarray]]) -> tuple[str, np.ndarray]:
+    """One source: half the picks from the real recordings and half from the rendered ones when both are present.
+
+    Uniform over the list, a dozen rendered talkers would drown the two real ones. With one group only, exactly one
+    draw is made, as before the rendered material existed: the windows of the real-only splits stay identical.
+    """
+    real = [item for item in items if not is_rendered(item[0])]
+    rendered = [item for item in items if is_rendered(item[0])]
+    group = items
+    if real and rendered:
+        group = real if rng.random() < 0.5 else rendered
+    return group[int(rng.integers(len(group)))]
+
+
 def _speech(rng: np.random.Generator, sources: SplitSources, n: int, augment: bool) -> tuple[str, np.ndarray]:
-    name, audio = sources.speech[int(rng.integers(len(sources.speech)))]
+    name, audio = _pick(rng, sources.speech)
     if augment:  # train only: speed ±20 %, broad EQ, tilt, band limits, reverberation — more talkers and rooms
         from scipy.signal import resample_poly
 
@@ -91,7 +105,7 @@ def _murmur(rng: np.random.Generator, sources: SplitSources, n: int) -> np.ndarr
 
     out = np.zeros(n, np.float32)
     for _ in range(int(rng.integers(3, 7))):
-        _, audio = sources.speech[int(rng.integers(len(sources.speech)))]
+        _, audio = _pick(rng, sources.speech)
         up, down = [(5, 4), (6, 5), (1, 1), (5, 6), (4, 5)][int(rng.integers(5))]
         voice = resample_poly(_excerpt(rng, audio, int(n * up / down) + 64), down, up)[:n].astype(np.float32)
         out[: voice.size] += voice * gen.db(float(rng.uniform(-6, 0)))
@@ -156,7 +170,7 @@ def make_window(rng: np.random.Generator, sources: SplitSources, augment: bool =
         elif fault == "hiss":
             signal = gen.hiss(rng, n) * gen.db(float(rng.uniform(max(-58.0, level_db - 35.0), level_db - 8.0)))
         elif fault == "background_music":
-            _, music = sources.music[int(rng.integers(len(sources.music)))]
+            _, music = _pick(rng, sources.music)
             sig = _excerpt(rng, music, n)
             if augment and rng.random() < 0.5:  # other keys/tempi/timbres than the two training tracks
                 from scipy.signal import resample_poly
@@ -280,15 +294,16 @@ def window_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 
 def build_split(media_dir: Path, split: str, count: int, seed: int, augment: bool | None = None,
-                faults: list[str] | None = None) -> dict[str, np.ndarray]:
+                faults: list[str] | None = None, rendered: bool = True) -> dict[str, np.ndarray]:
     """Build ``count`` windows of ``split`` and return their features, mask targets and annotations as arrays.
 
     Keys: ``logmel`` (count, 100, 64) float32 of the mixture; ``talker_logmel`` and ``background_logmel`` (float16)
     of the known parts; ``labels`` (count, 10) uint8 in FAULT_TYPES order; ``onset_s``, ``offset_s``, ``freq_hz``
     (count, 10) float32; ``speech_level_dbfs``, ``has_speech``, ``placement`` (the placement of each labelled
-    fault, ``type:mode`` joined by commas) and ``source``.
+    fault, ``type:mode`` joined by commas) and ``source``. ``rendered`` adds the rendered music and talkers of
+    ``seed`` to the train/val sources (see sources.load_split; it needs fluidsynth, the soundfonts and flite).
     """
-    sources = load_split(Path(media_dir).resolve(), split)
+    sources = load_split(Path(media_dir).resolve(), split, rendered, seed)
     augment = (split == "train") if augment is None else augment
     feats = np.zeros((count, WINDOW_FRAMES, PARAMS.n_mels), np.float32)
     talker_feats = np.zeros_like(feats, dtype=np.float16)
