@@ -395,6 +395,41 @@ def test_streaming_span_matches_batch_window(shared_media: Path) -> None:
     assert abs(streamed.start - 50.0 - at) <= 0.05
 
 
+class SampleCheckingStandIn:
+    """A model that takes features of the samples (as the mains-line model does): checks that each model window's
+    samples are the very samples its log-mel frames were computed from, batch and streaming alike."""
+
+    window_frames = 100
+    thresholds = dict.fromkeys(FAULT_TYPES, 0.5)
+    needs_samples = True
+
+    def __init__(self) -> None:
+        self.checked = 0
+
+    def scores(self, window: np.ndarray, samples: np.ndarray | None = None) -> np.ndarray:
+        assert samples is not None and samples.size == 16_240 and samples.dtype == np.float32
+        own = logmel(samples)
+        real = int(np.argmax(np.abs(samples) > 0)) // 160 + 3  # frames before this may be padding
+        np.testing.assert_allclose(own[real:], window[real:], atol=1e-3)
+        self.checked += 1
+        out = np.zeros(len(FAULT_TYPES))
+        out[0] = 0.9
+        return out
+
+
+def test_models_that_take_samples_get_each_windows_own_samples(shared_media: Path) -> None:
+    x = speech(shared_media, 3.0, offset=2.0)
+    model = SampleCheckingStandIn()
+    analyser = FaultAnalyser(AudioSettings(), model=model)
+    analyser.analyse(window(x))
+    analyser.analyse(window(x[: int(0.6 * RATE)]))  # shorter than a model window: padded in front
+    stream = StreamingFaultAnalyser(analyser, RATE)
+    for a in range(0, x.size, 960):
+        stream.feed(AudioBlock(10.0 + a / RATE, x[a: a + 960, None].astype(np.float32), RATE))
+    stream.analyse_span(10.3, 12.9)
+    assert model.checked >= 5
+
+
 def test_offline_file_analysis_merges_windows(tmp_path: Path, shared_media: Path) -> None:
     from scipy.io import wavfile
 

@@ -66,7 +66,8 @@ def test_shipped_model_classifies_held_out_windows(fault_model: FaultModel, held
                                                    models_dir: Path) -> None:
     metrics = json.loads((models_dir / "faults" / "metrics.json").read_text())
     card = metrics["variants"][metrics["chosen"]]["int8"]["test"]
-    scores = np.stack([fault_model.scores(window) for window in held_out["logmel"]])
+    scores = np.stack([fault_model.scores(window, extra=_extra(fault_model, held_out, i))
+                       for i, window in enumerate(held_out["logmel"])])
     labels = held_out["labels"].astype(bool)
     thresholds = np.array([fault_model.thresholds[name] for name in FAULT_TYPES])
     predicted = scores >= thresholds
@@ -91,8 +92,9 @@ def test_streaming_features_give_the_same_scores(fault_model: FaultModel, shared
         stream.push(speech[start : min(start + 1024, 48_000)])
     batch = logmel(speech[:48_000])
     end = stream.frames_total
-    np.testing.assert_allclose(fault_model.scores(stream.window(end - 100, 100)),
-                               fault_model.scores(batch[end - 100 : end]), atol=1e-2)
+    samples = speech[(end - 100) * 160 : (end - 1) * 160 + 400]
+    np.testing.assert_allclose(fault_model.scores(stream.window(end - 100, 100), samples=samples),
+                               fault_model.scores(batch[end - 100 : end], samples=samples), atol=1e-2)
 
 
 def test_bad_windows_are_refused_or_harmless(fault_model: FaultModel) -> None:
@@ -101,10 +103,16 @@ def test_bad_windows_are_refused_or_harmless(fault_model: FaultModel) -> None:
     with pytest.raises(ValueError):
         fault_model.scores(np.full((100, 64), np.nan, np.float32))
     silence = logmel(np.zeros(16_240, np.float32))
-    scores = fault_model.scores(silence)
+    scores = fault_model.scores(silence, samples=np.zeros(16_240, np.float32))
     assert np.isfinite(scores).all() and scores.shape == (len(FAULT_TYPES),)
     assert fault_model.detected(scores) == {}  # digital silence is clean
     assert scores[FAULT_TYPES.index("clean")] >= fault_model.thresholds["clean"]
+
+
+def _extra(model: FaultModel, windows: dict[str, np.ndarray], index: int) -> np.ndarray | None:
+    """The extra channels the dataset tool stored for window ``index``, for a model that takes them."""
+    return np.concatenate([windows[name][index] for name in model.extra_features], axis=-1) if model.needs_samples \
+        else None
 
 
 def _copy_model(models_dir: Path, tmp_path: Path) -> Path:

@@ -57,7 +57,8 @@ def test_smoke_model_runs_in_the_runtime_on_real_audio(smoke_model: Path, shared
     speech, _ = decode_audio(shared_media / "speech" / "jfk.wav", 16_000)
     feats = logmel(speech)
     for start in range(0, feats.shape[0] - model.window_frames, 97):
-        scores = model.scores(feats[start : start + model.window_frames])
+        samples = speech[start * 160 : (start + model.window_frames - 1) * 160 + 400]
+        scores = model.scores(feats[start : start + model.window_frames], samples=samples)
         assert scores.shape == (len(FAULT_TYPES),) and scores.dtype == np.float32
         assert np.all((scores >= 0) & (scores <= 1))
     assert model.background_mask(feats[: model.window_frames]).shape == (model.window_frames, 64)

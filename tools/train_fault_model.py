@@ -234,7 +234,10 @@ def augmented_batches(x: np.ndarray, y: np.ndarray, band_scale: np.ndarray, cfg:
             super().__init__()
             self.rng = np.random.default_rng(cfg.seed + 7)
             self.order = self.rng.permutation(len(x))
-            self.ramp = np.linspace(-0.5, 0.5, band_scale.size, dtype=np.float32)
+            # the tilt ramps across the log-mel bands; channels with an infinite scale (line contrasts) get none
+            finite = np.isfinite(band_scale)
+            self.ramp = np.zeros(band_scale.size, np.float32)
+            self.ramp[finite] = np.linspace(-0.5, 0.5, int(finite.sum()), dtype=np.float32)
 
         def __len__(self) -> int:
             return int(np.ceil(len(x) / cfg.batch_size))
@@ -345,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="tiny data, 1 epoch, 20-frame windows, output in a temp dir unless --out is given")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-augment", action="store_true", help="no gain/tilt/noise jitter of the features")
+    parser.add_argument("--no-lines", action="store_true",
+                        help="log-mel only: leave out the mains-line channels (features.mains_lines) even if the "
+                             "data has them")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -371,13 +377,22 @@ def main(argv: list[str] | None = None) -> int:
                           rendered=not args.smoke)
     # the last `frames` frames: the smoke run uses short windows so the unrolled int8 conversion takes seconds
     for split in data.values():
-        for key in ("logmel", "talker_logmel", "background_logmel"):
-            split[key] = split[key][:, -cfg.frames :]
+        for key in ("logmel", "talker_logmel", "background_logmel", "mains_lines"):
+            if key in split:
+                split[key] = split[key][:, -cfg.frames :]
     labels = {s: data[s]["labels"].astype(np.float32) for s in ("train", "val", "test")}
     params = FeatureParams()
-    mean = data["train"]["logmel"].mean(axis=(0, 1))
-    std = data["train"]["logmel"].std(axis=(0, 1)) + 1e-3
-    plain = {s: standardise(data[s]["logmel"], mean, std) for s in ("train", "val", "test")}
+    # The mains-line channels (features.mains_lines) go after the 64 log-mel bands when the data has them.
+    extra_features = [] if args.no_lines or "mains_lines" not in data["train"] else ["mains_lines"]
+    features = {s: np.concatenate([data[s]["logmel"], *(data[s][k] for k in extra_features)], axis=-1)
+                for s in ("train", "val", "test")}
+    mean = features["train"].mean(axis=(0, 1))
+    std = features["train"].std(axis=(0, 1)) + 1e-3
+    plain = {s: standardise(features[s], mean, std) for s in ("train", "val", "test")}
+    n_mels = params.n_mels
+    plain_mel = {s: x[..., :n_mels] for s, x in plain.items()}  # what the mask estimator sees
+    # Gain and tilt jitter apply to the log-mel bands only: line contrasts are ratios, a gain does not move them.
+    band_scale = np.concatenate([std[:n_mels], np.full(std.size - n_mels, np.inf, np.float32)])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fault_train_"))
@@ -386,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries: dict[str, dict] = {}
 
     if args.mask in ("off", "compare"):
-        results["plain"] = train_variant("plain", plain, labels, cfg, work, std)
+        results["plain"] = train_variant("plain", plain, labels, cfg, work, band_scale)
         summaries["plain"] = summarise(results["plain"], labels)
         print(f"plain: test macro-F1 float {summaries['plain']['float']['test']['macro_f1']} "
               f"int8 {summaries['plain']['int8']['test']['macro_f1']}", file=sys.stderr)
@@ -398,27 +413,28 @@ def main(argv: list[str] | None = None) -> int:
         keras.utils.set_random_seed(cfg.seed + 1)
         targets = {s: ideal_ratio_mask(data[s]) for s in ("train", "val")}
         mask_model = build_mask_model(cfg.frames, params.n_mels)
-        mask_epoch = fit(mask_model, plain["train"], targets["train"], plain["val"], targets["val"], cfg)
+        mask_epoch = fit(mask_model, plain_mel["train"], targets["train"], plain_mel["val"], targets["val"], cfg)
         mask_batch1 = build_mask_model(cfg.frames, params.n_mels, batch=1)
         mask_batch1.set_weights(mask_model.get_weights())
         rng = np.random.default_rng(cfg.seed)
-        rep = plain["train"][rng.choice(len(plain["train"]), min(cfg.representative, len(plain["train"])),
-                                        replace=False)]
+        rep = plain_mel["train"][rng.choice(len(plain["train"]), min(cfg.representative, len(plain["train"])),
+                                            replace=False)]
         mask_path = work / MASK_FILE
         mask_path.write_bytes(convert_int8(mask_batch1, rep))
         # the classifier trains on the float mask and is evaluated on the int8 mask the runtime will use
-        sep = {"train": separated_background(data["train"]["logmel"], mask_model.predict(plain["train"], verbose=0))}
+        sep = {"train": separated_background(data["train"]["logmel"],
+                                             mask_model.predict(plain_mel["train"], verbose=0))}
         for s in ("val", "test"):
-            sep[s] = separated_background(data[s]["logmel"], tflite_predict(mask_path, plain[s]))
+            sep[s] = separated_background(data[s]["logmel"], tflite_predict(mask_path, plain_mel[s]))
         sep_mean = sep["train"].mean(axis=(0, 1))
         sep_std = sep["train"].std(axis=(0, 1)) + 1e-3
         masked = {s: np.concatenate([plain[s], standardise(sep[s], sep_mean, sep_std)], axis=-1)
                   for s in ("train", "val", "test")}
         irm_val = ideal_ratio_mask(data["val"])
-        mask_mae = float(np.mean(np.abs(tflite_predict(mask_path, plain["val"]) - irm_val)))
+        mask_mae = float(np.mean(np.abs(tflite_predict(mask_path, plain_mel["val"]) - irm_val)))
         mask_info = {"path": mask_path, "mean": sep_mean, "std": sep_std, "best_epoch": mask_epoch,
                      "val_mae_int8": round(mask_mae, 4)}
-        results["masked"] = train_variant("masked", masked, labels, cfg, work, np.concatenate([std, sep_std]))
+        results["masked"] = train_variant("masked", masked, labels, cfg, work, np.concatenate([band_scale, sep_std]))
         summaries["masked"] = summarise(results["masked"], labels)
         print(f"masked: test macro-F1 float {summaries['masked']['float']['test']['macro_f1']} "
               f"int8 {summaries['masked']['int8']['test']['macro_f1']} (mask val MAE {mask_mae:.3f})",
@@ -458,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         "labels": list(FAULT_TYPES),
         "files": files,
         "sha256": {k: sha256_of(out_dir / v) for k, v in files.items() if v},
-        "input_shape": [cfg.frames, params.n_mels * (2 if with_mask else 1)],
+        "input_shape": [cfg.frames, int(std.size) + (params.n_mels if with_mask else 0)],
+        "extra_features": extra_features,
         "window_frames": cfg.frames,
         "with_mask": with_mask,
         "mask_floor": MASK_FLOOR,

@@ -68,6 +68,15 @@ class ScoringModel(Protocol):
     def scores(self, logmel_window: np.ndarray) -> np.ndarray: ...
 
 
+@dataclass
+class _ScoreCache:
+    """Model scores of one analysed span by model-window start frame, each computed once; ``x16`` is the span's
+    16 kHz signal (frame ``j`` covers ``x16[j*hop : j*hop + win]``) for models that take features of the samples."""
+
+    x16: np.ndarray
+    scores: dict[int, np.ndarray] = field(default_factory=dict)
+
+
 # --- 1. the gate ----------------------------------------------------------------------------------------------------
 
 
@@ -214,7 +223,7 @@ class FaultAnalyser:
 
         # 3. pre-judgement over sub-windows covering the window
         starts = _subwindow_starts(frames.shape[0], self.window_frames)
-        cache: dict[int, np.ndarray] = {}
+        cache = _ScoreCache(x16)
         sub_scores = np.stack([self._scores_at(frames, s, cache) for s in starts])
         window_scores = {name: float(sub_scores[:, i].max()) for name, i in self._type_index.items()}
 
@@ -277,25 +286,35 @@ class FaultAnalyser:
                 return f"the pauses are quiet ({floor:.1f} dBFS): nothing plays underneath"
         return ""
 
-    def _scores_at(self, frames: np.ndarray, start: int, cache: dict[int, np.ndarray]) -> np.ndarray:
+    def _scores_at(self, frames: np.ndarray, start: int, cache: _ScoreCache) -> np.ndarray:
         """Model scores of the model window starting at frame ``start`` (padded when the window is short)."""
-        if start in cache:
-            return cache[start]
+        if start in cache.scores:
+            return cache.scores[start]
         w = self.window_frames
         chunk = frames[max(0, start): start + w]
-        if chunk.shape[0] < w:
+        short = w - chunk.shape[0]
+        if short > 0:
             # Too short for the model: pad in front with the window's quietest frame (its room tone), never with
             # copies of the event itself, which would change what the model sees.
             quiet = frames[int(np.argmin(frames.sum(axis=1)))]
-            chunk = np.concatenate([np.repeat(quiet[None, :], w - chunk.shape[0], axis=0), chunk])
-        scores = np.asarray(self.model.scores(np.ascontiguousarray(chunk, dtype=np.float32)), dtype=np.float64)
-        scores = scores.reshape(-1)[: len(FAULT_TYPES)]
+            chunk = np.concatenate([np.repeat(quiet[None, :], short, axis=0), chunk])
+        chunk = np.ascontiguousarray(chunk, dtype=np.float32)
+        if getattr(self.model, "needs_samples", False):
+            hop, n = self.params.hop_length, self.params.n_samples(w)
+            first = max(0, start) * hop
+            samples = cache.x16[first: first + n - short * hop]
+            # The padded frames' samples read as silence (the features of the samples start where the audio does).
+            samples = np.concatenate([np.zeros(n - samples.size, np.float32), samples.astype(np.float32)])
+            raw = self.model.scores(chunk, samples=samples)
+        else:
+            raw = self.model.scores(chunk)
+        scores = np.asarray(raw, dtype=np.float64).reshape(-1)[: len(FAULT_TYPES)]
         scores = np.where(np.isfinite(scores), scores, 0.0)
-        cache[start] = scores
+        cache.scores[start] = scores
         return scores
 
     def _narrow_onset(self, name: str, region: tuple[int, int], starts: Sequence[int], frames: np.ndarray,
-                      threshold: float, cache: dict[int, np.ndarray]) -> tuple[tuple[int, int], int | None]:
+                      threshold: float, cache: _ScoreCache) -> tuple[tuple[int, int], int | None]:
         """Narrow a transient fault's onset search with the model itself: slide a model window's end through the
         half-hop where the verdict changed (every 50 ms); the fault began within ``ONSET_LAG_S`` before the first end
         that scores it (the model was trained to fire when only the last 100–300 ms hold the fault)."""
@@ -315,7 +334,7 @@ class FaultAnalyser:
         return region, None
 
     def _event_score(self, name: str, frames: np.ndarray, first_s: float, last_s: float,
-                     cache: dict[int, np.ndarray], starts: Sequence[int] = ()) -> float:
+                     cache: _ScoreCache, starts: Sequence[int] = ()) -> float:
         """Score of ``name`` on the located event: for a short event, the best of the window centred on it and the
         pre-judgement windows holding it whole; over a long one, the mean over windows tiling it (a long event must
         hold up across its length, not in one lucky window)."""

@@ -165,6 +165,91 @@ def logmel(samples_16k: np.ndarray, params: FeatureParams | None = None) -> np.n
     return _frames_to_logmel(frames, params)
 
 
+# -- mains lines -------------------------------------------------------------------------------------------------
+
+#: Mains fundamentals and harmonics the line features look at: 50 and 60 Hz, harmonics 1–8 (up to 480 Hz).
+MAINS_BASES_HZ: tuple[float, ...] = (50.0, 60.0)
+MAINS_HARMONICS = 8
+#: Names of the extra per-frame channels, in order (``model.json`` ``extra_features`` names this set).
+MAINS_LINE_CHANNELS: tuple[str, ...] = tuple(
+    f"line_{int(base)}x{k}" for base in MAINS_BASES_HZ for k in range(1, MAINS_HARMONICS + 1)
+)
+LINE_DECIMATION = 8  # 16 kHz → 2 kHz: the lines and their neighbours lie below 550 Hz
+LINE_SPAN = 512  # 256 ms at 2 kHz: 4 Hz resolution, enough to separate a steady line from a moving voice
+LINE_TAPS = 63
+#: Line power below this share of a full-scale line counts as nothing (≈ −90 dBFS): contrast 0 in silence.
+LINE_FLOOR = 1e-9
+LINE_CLIP = (-5.0, 15.0)
+#: The reference either side of a line: 3 bins of the 256 ms span away, outside a steady line's Hann main lobe
+#: (±2 bins) but close enough that a voice's gliding harmonics, which smear over tens of Hz, read about the same.
+LINE_NEIGHBOUR_HZ = 12.0
+
+
+@lru_cache(maxsize=2)
+def _line_tables(rate: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Decimation low-pass (Hann-windowed sinc, 800 Hz), the windowed DFT basis at every line and its two
+    neighbours (cos and sin columns), and the power of a full-scale line through it."""
+    n = np.arange(LINE_TAPS) - (LINE_TAPS - 1) / 2
+    cutoff = 800.0 / rate
+    taps = 2 * cutoff * np.sinc(2 * cutoff * n) * np.hanning(LINE_TAPS)
+    taps /= taps.sum()
+    low_rate = rate / LINE_DECIMATION
+    hann = np.hanning(LINE_SPAN + 2)[1:-1]
+    t = np.arange(LINE_SPAN) / low_rate
+    freqs = [k * base + offset for base in MAINS_BASES_HZ for k in range(1, MAINS_HARMONICS + 1)
+             for offset in (-LINE_NEIGHBOUR_HZ, 0.0, LINE_NEIGHBOUR_HZ)]
+    phase = 2 * np.pi * np.outer(t, freqs)
+    basis = np.concatenate([np.cos(phase), np.sin(phase)], axis=1) * hann[:, None]
+    full_scale = float((hann.sum() / 2) ** 2)
+    for table in (taps, basis):
+        table.flags.writeable = False
+    return taps.astype(np.float32), basis.astype(np.float32), full_scale
+
+
+def mains_lines(samples_16k: np.ndarray, n_frames: int, params: FeatureParams | None = None) -> np.ndarray:
+    """How far each 50/60 Hz harmonic stands out of the spectrum, per log-mel frame: ``(n_frames, 16)`` float32.
+
+    The 25 ms mel frames (31 Hz bins) cannot tell a 50 Hz line from the low end of a voice; a 256 ms span can. For
+    frame ``i`` (samples ``[i*hop, i*hop + win)`` of ``samples_16k``) the signal is decimated to 2 kHz and the 256 ms
+    ending with the frame is Hann-windowed; channel ``(base, k)`` is the natural log of the power at ``k·base`` over
+    the mean power ``LINE_NEIGHBOUR_HZ`` either side, clipped to [-5, 15]. A steady line alone gives up to ~+9 (the
+    floor limits quiet ones), a voice whose harmonics glide ~0, and hum under a voice something in between. The
+    features are local to ``samples_16k``: before its first sample the span reads zeros (training windows and the
+    analysis's model windows are both cut this way).
+    """
+    params = params or FeatureParams()
+    x = _sanitize(samples_16k)
+    need = params.n_samples(n_frames)
+    if x.size < need:
+        raise ValueError(f"{n_frames} frames need {need} samples, got {x.size}")
+    taps, basis, full_scale = _line_tables(params.rate)
+    step = params.hop_length // LINE_DECIMATION
+    end0 = params.win_length // LINE_DECIMATION  # decimated samples up to the end of frame 0
+    if params.hop_length % LINE_DECIMATION or params.win_length % LINE_DECIMATION:
+        raise ValueError("hop and window must be multiples of the line decimation")
+    # Causal FIR, one output every LINE_DECIMATION input samples: y[j] sees x[j*D - TAPS + 1 : j*D + 1].
+    padded = np.concatenate([np.zeros(LINE_TAPS - 1, np.float32), x[:need]])
+    n_low = (need + LINE_DECIMATION - 1) // LINE_DECIMATION
+    rows = np.lib.stride_tricks.sliding_window_view(padded, LINE_TAPS)[::LINE_DECIMATION][:n_low]
+    low = rows @ taps[::-1]
+    low = np.concatenate([np.zeros(max(0, LINE_SPAN - end0), np.float32), low])
+    spans = np.lib.stride_tricks.sliding_window_view(low, LINE_SPAN)[::step][:n_frames]
+    spectrum = spans @ basis
+    half = basis.shape[1] // 2
+    power = spectrum[:, :half] ** 2 + spectrum[:, half:] ** 2  # (n_frames, lines × (below, at, above))
+    power = power.reshape(n_frames, len(MAINS_BASES_HZ) * MAINS_HARMONICS, 3)
+    floor = LINE_FLOOR * full_scale
+    beside = 0.5 * (power[:, :, 0] + power[:, :, 2])
+    contrast = np.log((power[:, :, 1] + floor) / (beside + floor))
+    return np.clip(contrast.reshape(n_frames, -1), *LINE_CLIP).astype(np.float32)
+
+
+#: Extra per-frame feature sets a model may take besides the log-mel (``model.json`` ``extra_features``): name →
+#: channel count, and name → function ``(samples_16k, n_frames, params) -> (n_frames, channels)``.
+EXTRA_FEATURES: dict[str, int] = {"mains_lines": len(MAINS_LINE_CHANNELS)}
+EXTRA_FEATURE_FUNCTIONS = {"mains_lines": mains_lines}
+
+
 def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
     """Resample mono audio to 16 kHz with ``scipy.signal.resample_poly`` (zero-phase polyphase FIR, Kaiser window).
 

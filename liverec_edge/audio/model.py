@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from liverec_edge.audio.features import FeatureParams
+from liverec_edge.audio.features import EXTRA_FEATURE_FUNCTIONS, EXTRA_FEATURES, FeatureParams
 from liverec_edge.tflite import ModelError, dequantize, load_interpreter, quantize
 from liverec_edge.types import FAULT_TYPES
 
@@ -65,6 +65,7 @@ class FaultModel:
         self.feature_params = FeatureParams.from_dict(meta["feature_params"])
         self.window_frames: int = int(meta["window_frames"])
         self.with_mask: bool = bool(meta["with_mask"])
+        self.extra_features: tuple[str, ...] = tuple(meta.get("extra_features") or ())
         self.thresholds: dict[str, float] = {name: float(meta["thresholds"][name]) for name in FAULT_TYPES}
         self._classifier = classifier
         self._mask = mask
@@ -91,8 +92,13 @@ class FaultModel:
             checksums = meta.get("sha256", {})
             with_mask = bool(meta["with_mask"])
             n_mels = int(meta["feature_params"]["n_mels"])
-            if len(meta["norm"]["mean"]) != n_mels or len(meta["norm"]["std"]) != n_mels:
-                raise ValueError("norm mean/std length differs from n_mels")
+            extra = list(meta.get("extra_features") or [])
+            unknown = [name for name in extra if name not in EXTRA_FEATURES]
+            if unknown:
+                raise ValueError(f"unknown extra_features {unknown}; known: {sorted(EXTRA_FEATURES)}")
+            channels = n_mels + sum(EXTRA_FEATURES[name] for name in extra)
+            if len(meta["norm"]["mean"]) != channels or len(meta["norm"]["std"]) != channels:
+                raise ValueError(f"norm mean/std length differs from the {channels} input channels")
             missing = [name for name in FAULT_TYPES if name not in meta["thresholds"]]
             if missing:
                 raise ValueError(f"no threshold for {missing}")
@@ -101,8 +107,9 @@ class FaultModel:
             raise ModelError(f"bad fault model metadata {meta_path}: {exc!r}") from None
         if labels != list(FAULT_TYPES):
             raise ModelError(f"{meta_path}: label order {labels} differs from FAULT_TYPES {list(FAULT_TYPES)}")
-        if shape[1] != frames or shape[2] != n_mels * (2 if with_mask else 1):
-            raise ModelError(f"{meta_path}: input_shape {shape[1:]} does not fit {frames} frames × {n_mels} mels")
+        if shape[1] != frames or shape[2] != channels + (n_mels if with_mask else 0):
+            raise ModelError(f"{meta_path}: input_shape {shape[1:]} does not fit {frames} frames × {n_mels} mels"
+                             f" + {channels - n_mels} extra channels")
         classifier = _Runner.load(model_dir / files["classifier"], num_threads, checksums.get("classifier"), shape)
         out_size = int(np.prod(classifier.output_detail["shape"]))
         if out_size != len(FAULT_TYPES):
@@ -119,21 +126,43 @@ class FaultModel:
         """(frames, mel bands) of the log-mel window :meth:`scores` takes."""
         return self.window_frames, self.feature_params.n_mels
 
-    def scores(self, logmel_window: np.ndarray) -> np.ndarray:
+    @property
+    def needs_samples(self) -> bool:
+        """True when :meth:`scores` also needs the window's 16 kHz samples (the model takes extra features)."""
+        return bool(self.extra_features)
+
+    def scores(
+        self, logmel_window: np.ndarray, samples: np.ndarray | None = None, extra: np.ndarray | None = None
+    ) -> np.ndarray:
         """One score in [0, 1] per ``FAULT_TYPES`` entry for a ``(window_frames, n_mels)`` log-mel window.
 
-        The window must come from :mod:`liverec_edge.audio.features` with this model's ``feature_params``. A wrong
-        shape or non-finite values raise ``ValueError`` (the features never produce them).
+        The window must come from :mod:`liverec_edge.audio.features` with this model's ``feature_params``. A model
+        with ``extra_features`` also needs ``samples``: the window's 16 kHz samples (frame ``i`` of the window covers
+        ``samples[i*hop : i*hop + win]``), from which those features are computed, or ``extra``: those features
+        already computed, ``(window_frames, channels)`` (as the dataset tool stores them). A wrong shape, missing
+        samples or non-finite values raise ``ValueError`` (the features never produce them).
         """
         x = np.asarray(logmel_window, dtype=np.float32)
         if x.shape != self.input_shape:
             raise ValueError(f"expected a log-mel window of shape {self.input_shape}, got {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError("log-mel window holds NaN or inf")
+        if self.extra_features:
+            if extra is None:
+                if samples is None:
+                    raise ValueError(f"this model takes {list(self.extra_features)}: pass the window's samples")
+                extra = np.concatenate([EXTRA_FEATURE_FUNCTIONS[name](samples, self.window_frames,
+                                                                      self.feature_params)
+                                        for name in self.extra_features], axis=-1)
+            extra = np.asarray(extra, dtype=np.float32)
+            want = (self.window_frames, self._mean.size - x.shape[1])
+            if extra.shape != want or not np.isfinite(extra).all():
+                raise ValueError(f"expected finite extra features of shape {want}, got {extra.shape}")
+            x = np.concatenate([x, extra], axis=-1)
         standard = (x - self._mean) / self._std
         if self._mask is not None:
-            mask = self._mask(standard)
-            background = x + np.log(np.maximum(mask, self._mask_floor))
+            mask = self._mask(standard[:, : self.feature_params.n_mels])
+            background = x[:, : self.feature_params.n_mels] + np.log(np.maximum(mask, self._mask_floor))
             standard = np.concatenate([standard, (background - self._sep_mean) / self._sep_std], axis=-1)
         return np.clip(self._classifier(standard.astype(np.float32)), 0.0, 1.0).astype(np.float32)
 
@@ -144,7 +173,8 @@ class FaultModel:
         x = np.asarray(logmel_window, dtype=np.float32)
         if x.shape != self.input_shape:
             raise ValueError(f"expected a log-mel window of shape {self.input_shape}, got {x.shape}")
-        return self._mask((x - self._mean) / self._std)
+        n_mels = self.feature_params.n_mels
+        return self._mask((x - self._mean[:n_mels]) / self._std[:n_mels])
 
     def detected(self, scores: np.ndarray) -> dict[str, float]:
         """The fault types (never ``clean``) whose score reaches its threshold, with their scores."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liverec_edge.audio.features import FeatureParams, logmel
+from liverec_edge.audio.features import MAINS_LINE_CHANNELS, FeatureParams, logmel, mains_lines
 from liverec_edge.types import FAULT_TYPES
 
 from . import generators as gen
@@ -297,7 +297,9 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
                 faults: list[str] | None = None, rendered: bool = True) -> dict[str, np.ndarray]:
     """Build ``count`` windows of ``split`` and return their features, mask targets and annotations as arrays.
 
-    Keys: ``logmel`` (count, 100, 64) float32 of the mixture; ``talker_logmel`` and ``background_logmel`` (float16)
+    Keys: ``logmel`` (count, 100, 64) float32 of the mixture; ``mains_lines`` (count, 100, 16) float32, the mains-line
+    channels of the mixture (``liverec_edge.audio.features.mains_lines``, which the runtime computes the same way
+    from each model window's samples); ``talker_logmel`` and ``background_logmel`` (float16)
     of the known parts; ``labels`` (count, 10) uint8 in FAULT_TYPES order; ``onset_s``, ``offset_s``, ``freq_hz``
     (count, 10) float32; ``speech_level_dbfs``, ``has_speech``, ``placement`` (the placement of each labelled
     fault, ``type:mode`` joined by commas) and ``source``. ``rendered`` adds the rendered music and talkers of
@@ -306,6 +308,7 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
     sources = load_split(Path(media_dir).resolve(), split, rendered, seed)
     augment = (split == "train") if augment is None else augment
     feats = np.zeros((count, WINDOW_FRAMES, PARAMS.n_mels), np.float32)
+    lines = np.zeros((count, WINDOW_FRAMES, len(MAINS_LINE_CHANNELS)), np.float32)
     talker_feats = np.zeros_like(feats, dtype=np.float16)
     background_feats = np.zeros_like(feats, dtype=np.float16)
     k = len(FAULT_TYPES)
@@ -320,6 +323,7 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
     for i in range(count):
         window = make_window(window_rng(seed, split, i), sources, augment=augment, faults=faults)
         feats[i] = logmel(window.mixture)
+        lines[i] = mains_lines(window.mixture, WINDOW_FRAMES)
         talker_feats[i] = logmel(window.talker)
         background_feats[i] = logmel(window.background)
         labels[i], onset[i], offset[i], freq[i] = window.labels, window.onset_s, window.offset_s, window.freq_hz
@@ -328,6 +332,7 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
         source.append(window.source)
     return {
         "logmel": feats,
+        "mains_lines": lines,
         "talker_logmel": talker_feats,
         "background_logmel": background_feats,
         "labels": labels,
