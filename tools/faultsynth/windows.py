@@ -213,7 +213,12 @@ def make_window(rng: np.random.Generator, sources: SplitSources, augment: bool =
                 start = int(rng.uniform(0.0, 0.3) * n)
             excitation = talker + gen.room_tone(rng, n) * gen.db(-60.0)
             sig, f_howl = gen.feedback(rng, excitation.astype(np.float64), start)
-            signal = sig * gen.db(min(-1.0, level_db + float(rng.uniform(-6.0, 12.0))))
+            # Level the howl where it has grown, over the last 250 ms: from audible ringing 10 dB under the talker
+            # to a howl 6 dB over. (Scaled by its peak, a slowly growing loop left a third of the labelled
+            # "feedback" 10–40 dB under the talker in the window's end: inaudible, and no engineer would mark it.)
+            tail = sig[max(start, n - int(0.25 * RATE)) :]
+            target = gen.db(level_db + float(rng.uniform(-10.0, 6.0))) / max(gen.rms(tail), 1e-6)
+            signal = sig * min(target, gen.db(-1.0) / max(float(np.max(np.abs(sig))), 1e-6))
             freq[FAULT_TYPES.index(fault)] = f_howl
         elif fault == "clipping":
             clip_spec = (start, float(rng.uniform(2.0, 14.0)), bool(rng.random() < 0.7))
