@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--units", type=int, default=TrainConfig.units)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate, help="Adam learning rate")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data, 1 epoch, 20-frame windows, output in a temp dir unless --out is given")
     parser.add_argument("--threads", type=int, default=2)
@@ -362,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.mask is None:
         args.mask = "on" if args.smoke else "compare"
-    cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed, augment=not args.no_augment)
+    cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed, augment=not args.no_augment,
+                      learning_rate=args.learning_rate)
     out_dir = args.out
     if args.smoke:
         cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16)
