@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from liverec_edge import __version__
 from liverec_edge.logs import setup_logging
+
+# numpy's BLAS would spread each small matrix product of the features over every core, where it competes with the
+# vision and capture threads for no gain: one thread per product (before any command imports numpy).
+for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
 
 #: sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

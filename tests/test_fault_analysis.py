@@ -153,13 +153,21 @@ def shipped_analyser(models_dir: Path) -> FaultAnalyser | None:
     return FaultAnalyser(AudioSettings(), shipped) if shipped else None
 
 
-#: Cases the shipped model gets wrong, measured with it (see models/faults/MODEL_CARD.md, test macro-F1 0.757). They
-#: run as strict xfails: the location code is proven by the stand-in run of the same case, and a better model that
-#: gets them right fails loudly until its mark is removed here.
+#: Cases the whole analysis gets wrong with the shipped model, measured with it (see models/faults/MODEL_CARD.md).
+#: They run as strict xfails: the location code is proven by the stand-in run of the same case, and a better model
+#: (or analysis) that gets them right fails loudly until its mark is removed here.
 SHIPPED_MODEL_MISSES: dict[tuple[str, float], str] = {
-    ("test_hum_start_found_within_50ms_with_its_frequency", 0.45): "hum 30 dB under speech is not detected",
-    ("test_thump_start_found_within_50ms", 0.4): "the shipped model calls this thump a plosive",
-    ("test_key_press_start_found_within_50ms", 1.8): "the shipped model calls these key presses a plosive",
+    ("test_hum_start_found_within_50ms_with_its_frequency", 1.9): (
+        "the model scores the hum 0.85, but its 1.1 s tail under speech does not reach measure_hum's 10 dB comb "
+        "prominence, and a hum event without its frequency is dropped"
+    ),
+    ("test_thump_start_found_within_50ms", 0.4): (
+        "one mic_handling event is reported, located on a speech transient at 1.62 s instead of the thump"
+    ),
+    ("test_thump_start_found_within_50ms", 2.2): (
+        "one mic_handling event is reported, located on a speech transient at 1.62 s instead of the thump"
+    ),
+    ("test_key_press_start_found_within_50ms", 1.8): "no keyboard event: these presses under speech score too low",
 }
 
 

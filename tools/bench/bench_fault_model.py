@@ -11,6 +11,12 @@ interpreter library counted separately), and the file sizes. Targets: ≤ 3 ms p
 
 from __future__ import annotations
 
+import os
+
+# one thread, as the daemon runs it (liverec_edge.cli and the systemd unit set the same)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import json
 import resource
