@@ -9,7 +9,10 @@ A model folder (``models/faults``) holds ``model.json`` and one or two full-int8
   ("device") sound from the talker; the classifier then sees the mixture and the masked background side by side.
 
 ``model.json`` also holds the feature parameters the model was trained with (checked against the caller's), the
-per-band standardisation, the per-type thresholds chosen on the validation split, and sha256 checksums of the files.
+per-channel standardisation, the per-type thresholds chosen on the validation split, sha256 checksums of the files,
+and ``extra_features``: per-frame channels the classifier takes after the log-mel bands, computed here from the
+window's samples by :data:`liverec_edge.audio.features.EXTRA_FEATURE_FUNCTIONS` (the shipped model: the 16
+``mains_lines`` channels).
 Nothing here imports TensorFlow: the interpreter comes from :func:`liverec_edge.tflite.load_interpreter`.
 """
 
