@@ -489,6 +489,25 @@ def test_feedback_event_carries_the_howl_frequency(shared_media: Path) -> None:
     assert any(a.param.endswith(".freq") and abs(float(a.value) - f) <= 3.0 for a in actions)
 
 
+def test_a_note_dying_away_is_not_a_howl(shared_media: Path) -> None:
+    """A struck note (celesta-like, 523 Hz, 150 ms decay) has fallen far from its peak by the end of the region; a
+    howl of the same pitch, growing or saturated, has not; under the talker alike. (The analysis drops a feedback
+    verdict whose tone has fallen more than HOWL_MAX_DECAY_DB: on the Sugar Plum Fairy track the shipped model called
+    celesta notes feedback 3 times an hour, none after.)"""
+    from liverec_edge.audio.analysis import HOWL_MAX_DECAY_DB, _tone_decay_db
+
+    talk = speech(shared_media, 3.0, offset=6.0)
+    t = np.arange(talk.size) / RATE
+    f = 523.3
+    struck = np.where(t >= 2.5, 0.3 * np.exp(-(t - 2.5) / 0.15), 0.0)
+    growing = np.where(t >= 1.0, 0.25 * (1 - np.exp(-(t - 1.0) / 0.4)), 0.0)
+    held = np.where(t >= 1.0, 0.1, 0.0)
+    decay = {name: _tone_decay_db(talk + env * np.sin(2 * np.pi * f * t), RATE, f, 3.0, 10.0)
+             for name, env in (("struck", struck), ("growing", growing), ("held", held))}
+    assert decay["struck"] > HOWL_MAX_DECAY_DB, decay
+    assert decay["growing"] < HOWL_MAX_DECAY_DB / 2 and decay["held"] < HOWL_MAX_DECAY_DB / 2, decay  # 1.7, 4.0 dB
+
+
 def test_howl_is_not_measured_in_speech_and_rarely_in_music(shared_media: Path) -> None:
     """Held vowels glide, struck notes fade, played notes come with their octaves: none of them is a loop. A
     sustained pure note can still pass (the model must call it feedback first)."""

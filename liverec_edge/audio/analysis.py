@@ -141,8 +141,12 @@ STRONG_WITHIN_DB = 6.0  # a transient this close to the strongest one near the o
 #: Gate thresholds used with the model's own thresholds when the model carries none for a type.
 DEFAULT_THRESHOLD = 0.5
 #: Plausibility limits (dBFS) below which a model verdict is dropped: what the strategy would fix is not there.
-CLIP_PLAUSIBLE_DBFS = -1.0  # a waveform without flat runs must reach full scale (lossy codecs overshoot it)
+CLIP_PLAUSIBLE_DBFS = -0.5  # without flat runs, the true peak must reach within 0.5 dB of full scale (lossy codecs
+#: overshoot it; mastered music limited to -1 dBFS does not, and the fault model alone calls it clipping)
 HISS_PLAUSIBLE_DBFS = -80.0  # 10th-percentile energy of the 2.5–8 kHz band: hiss under this is inaudible
+#: A tone that has fallen this far (dB) from its peak over the last 300 ms of the region is a note dying away, not a
+#: howl: feedback holds or grows until the fader comes down.
+HOWL_MAX_DECAY_DB = 10.0
 MUSIC_PLAUSIBLE_DBFS = -65.0  # 10th-percentile energy of the whole band: music bleed fills the talker's pauses
 ONSET_SCAN_S = 0.05  # step of the model-window scan that narrows a transient's onset
 ONSET_LAG_S = 0.3  # how far before the first window end that scores a fault its onset may lie
@@ -390,7 +394,11 @@ class FaultAnalyser:
             howl = measure.measure_howl(tail, rate, mains_hz=hum.freq if hum else self.settings.mains_hz)
             if howl is None:
                 return region_s, None
-            span = _tone_span(native, rate, howl.freq, region_s, width=max(10.0, howl.freq * 0.01), rise_db=20.0)
+            width = max(10.0, howl.freq * 0.01)
+            if _tone_decay_db(native, rate, howl.freq, region_s[1], width) > HOWL_MAX_DECAY_DB:
+                log.debug("dropped feedback: the %.0f Hz tone is dying away (a note, not a howl)", howl.freq)
+                return region_s, None
+            span = _tone_span(native, rate, howl.freq, region_s, width=width, rise_db=20.0)
             return span, howl.freq
         if kind == "transient":
             limit_s = None if onset_limit is None else onset_limit * FRAME_S + 0.025
@@ -624,6 +632,28 @@ def _floor_span(energy: np.ndarray, lo_f: int, hi_f: int) -> tuple[float, float]
         return region
     # The running minimum lags a rising floor by half its length.
     return max(0.0, (lo_f + onset - 10) * FRAME_S), region[1]
+
+
+def _tone_decay_db(x: np.ndarray, rate: int, freq: float, end_s: float, width: float, span_s: float = 0.3) -> float:
+    """How far (dB) a tone's narrow-band level at ``end_s`` has fallen from its highest over the ``span_s`` before:
+    a howl holds or grows until someone pulls the fader, a played note (celesta, piano, plucked string) dies away.
+    Causal filter: a zero-phase one would smear the end of the segment, exactly where the level is read."""
+    from scipy.signal import sosfilt
+
+    nyq = rate / 2.0
+    lo, hi = max(1.0, freq - width), min(nyq * 0.99, freq + width)
+    b = min(x.size, int(end_s * rate))
+    a = max(0, b - int((span_s + 0.1) * rate))  # 100 ms more for the filter to settle
+    if hi <= lo or b - a < int(0.2 * rate):
+        return 0.0
+    band = sosfilt(_butter(2, round(lo, 1), round(hi, 1), rate), x[a:b].astype(np.float64))
+    step = max(1, int(0.02 * rate))  # 20 ms steps, several periods of any howl worth notching
+    n = band.size // step
+    env_db = measure.db(np.sqrt(np.mean(band[: n * step].reshape(n, step) ** 2, axis=1)))
+    settled = env_db[int(0.1 * rate) // step :]
+    if settled.size < 4:
+        return 0.0
+    return float(settled.max() - settled[-3:].mean())
 
 
 def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, float], width: float,
