@@ -580,21 +580,21 @@ def rendered_music(
     split: str, seed: int = 0, count: int | None = None, directory: Path | None = None
 ) -> list[tuple[str, np.ndarray]]:
     """The rendered music of ``split`` (train and val; nothing for test), rendered once and then read from cache."""
-    if split not in MUSIC_COUNTS:
-        return []
-    count = MUSIC_COUNTS[split] if count is None else count
-    return [
-        (f"{RENDERED_PREFIX}music/{split}/{i:02d}", _cached("music", seed, split, i, directory)) for i in range(count)
-    ]
+    return _rendered("music", MUSIC_COUNTS, split, seed, count, directory)
 
 
 def rendered_speech(
     split: str, seed: int = 0, count: int | None = None, directory: Path | None = None
 ) -> list[tuple[str, np.ndarray]]:
     """The synthetic talkers of ``split`` (train only), rendered once and then read from cache."""
-    if split not in SPEECH_COUNTS:
+    return _rendered("speech", SPEECH_COUNTS, split, seed, count, directory)
+
+
+def _rendered(
+    kind: str, counts: dict[str, int], split: str, seed: int, count: int | None, directory: Path | None
+) -> list[tuple[str, np.ndarray]]:
+    if split not in counts:
         return []
-    count = SPEECH_COUNTS[split] if count is None else count
-    return [
-        (f"{RENDERED_PREFIX}speech/{split}/{i:02d}", _cached("speech", seed, split, i, directory)) for i in range(count)
-    ]
+    count = counts[split] if count is None else count
+    names = (f"{RENDERED_PREFIX}{kind}/{split}/{i:02d}" for i in range(count))
+    return [(name, _cached(kind, seed, split, i, directory)) for i, name in enumerate(names)]
