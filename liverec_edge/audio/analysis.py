@@ -67,6 +67,9 @@ class ScoringModel(Protocol):
 
     def scores(self, logmel_window: np.ndarray) -> np.ndarray: ...
 
+    # A model that also takes features of the samples (FaultModel with ``extra_features``) sets ``needs_samples``
+    # and accepts ``scores(logmel_window, samples=...)``: the window's own 16 kHz samples.
+
 
 @dataclass
 class _ScoreCache:
@@ -634,22 +637,31 @@ def _floor_span(energy: np.ndarray, lo_f: int, hi_f: int) -> tuple[float, float]
     return max(0.0, (lo_f + onset - 10) * FRAME_S), region[1]
 
 
+def _tone_envelope_db(x: np.ndarray, rate: int, freq: float, width: float, step: int,
+                      zero_phase: bool) -> np.ndarray | None:
+    """RMS level (dB) of ``x`` in the band ``freq`` ± ``width``, per ``step`` samples; None when the band or the signal
+    is too narrow to measure. Zero-phase for locating onsets; causal where the level at the very end is read (a
+    zero-phase filter smears the segment's edge)."""
+    from scipy.signal import sosfilt, sosfiltfilt
+
+    lo, hi = max(1.0, freq - width), min(rate / 2.0 * 0.99, freq + width)
+    if hi <= lo or x.size < max(64, step):
+        return None
+    sos = _butter(2, round(lo, 1), round(hi, 1), rate)  # rounded: a handful of designs serve every hum
+    band = (sosfiltfilt if zero_phase else sosfilt)(sos, x.astype(np.float64))
+    n = band.size // step
+    return measure.db(np.sqrt(np.mean(band[: n * step].reshape(n, step) ** 2, axis=1)))
+
+
 def _tone_decay_db(x: np.ndarray, rate: int, freq: float, end_s: float, width: float, span_s: float = 0.3) -> float:
     """How far (dB) a tone's narrow-band level at ``end_s`` has fallen from its highest over the ``span_s`` before:
-    a howl holds or grows until someone pulls the fader, a played note (celesta, piano, plucked string) dies away.
-    Causal filter: a zero-phase one would smear the end of the segment, exactly where the level is read."""
-    from scipy.signal import sosfilt
-
-    nyq = rate / 2.0
-    lo, hi = max(1.0, freq - width), min(nyq * 0.99, freq + width)
+    a howl holds or grows until someone pulls the fader, a played note (celesta, piano, plucked string) dies away."""
     b = min(x.size, int(end_s * rate))
     a = max(0, b - int((span_s + 0.1) * rate))  # 100 ms more for the filter to settle
-    if hi <= lo or b - a < int(0.2 * rate):
-        return 0.0
-    band = sosfilt(_butter(2, round(lo, 1), round(hi, 1), rate), x[a:b].astype(np.float64))
     step = max(1, int(0.02 * rate))  # 20 ms steps, several periods of any howl worth notching
-    n = band.size // step
-    env_db = measure.db(np.sqrt(np.mean(band[: n * step].reshape(n, step) ** 2, axis=1)))
+    env_db = _tone_envelope_db(x[a:b], rate, freq, width, step, zero_phase=False) if b - a >= 0.2 * rate else None
+    if env_db is None:
+        return 0.0
     settled = env_db[int(0.1 * rate) // step :]
     if settled.size < 4:
         return 0.0
@@ -660,17 +672,10 @@ def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, flo
                rise_db: float) -> tuple[float, float]:
     """Span of a tone from its zero-phase narrow-band envelope (1 ms steps): onset at the envelope's step up when
     it has one (else the region's start); end where it last stays within ``rise_db`` of its steady level."""
-    from scipy.signal import sosfiltfilt
-
-    nyq = rate / 2.0
-    lo, hi = max(1.0, freq - width), min(nyq * 0.99, freq + width)
-    if hi <= lo or x.size < 64:
+    env_db = _tone_envelope_db(x, rate, freq, width, max(1, rate // 1000), zero_phase=True)
+    if env_db is None:
         return region_s
-    sos = _butter(2, round(lo, 1), round(hi, 1), rate)  # rounded: a handful of designs serve every hum
-    band = sosfiltfilt(sos, x.astype(np.float64))
-    step = max(1, rate // 1000)
-    n = band.size // step
-    env_db = measure.db(np.sqrt(np.mean(band[: n * step].reshape(n, step) ** 2, axis=1)))
+    n = env_db.size
     period_ms = max(1, int(1000.0 / freq))
     env_db = np.convolve(env_db, np.ones(period_ms) / period_ms, mode="same")  # one period: no ripple
     a, b = int(region_s[0] * 1000), min(n, int(np.ceil(region_s[1] * 1000)))

@@ -201,9 +201,10 @@ def _line_tables(rate: int) -> tuple[np.ndarray, np.ndarray, float]:
     phase = 2 * np.pi * np.outer(t, freqs)
     basis = np.concatenate([np.cos(phase), np.sin(phase)], axis=1) * hann[:, None]
     full_scale = float((hann.sum() / 2) ** 2)
-    for table in (taps, basis):
+    taps, basis = taps.astype(np.float32), basis.astype(np.float32)
+    for table in (taps, basis):  # cached and shared by every call
         table.flags.writeable = False
-    return taps.astype(np.float32), basis.astype(np.float32), full_scale
+    return taps, basis, full_scale
 
 
 def mains_lines(samples_16k: np.ndarray, n_frames: int, params: FeatureParams | None = None) -> np.ndarray:
@@ -222,11 +223,11 @@ def mains_lines(samples_16k: np.ndarray, n_frames: int, params: FeatureParams | 
     need = params.n_samples(n_frames)
     if x.size < need:
         raise ValueError(f"{n_frames} frames need {need} samples, got {x.size}")
+    if params.hop_length % LINE_DECIMATION or params.win_length % LINE_DECIMATION:
+        raise ValueError("hop and window must be multiples of the line decimation")
     taps, basis, full_scale = _line_tables(params.rate)
     step = params.hop_length // LINE_DECIMATION
     end0 = params.win_length // LINE_DECIMATION  # decimated samples up to the end of frame 0
-    if params.hop_length % LINE_DECIMATION or params.win_length % LINE_DECIMATION:
-        raise ValueError("hop and window must be multiples of the line decimation")
     # Causal FIR, one output every LINE_DECIMATION input samples: y[j] sees x[j*D - TAPS + 1 : j*D + 1].
     padded = np.concatenate([np.zeros(LINE_TAPS - 1, np.float32), x[:need]])
     n_low = (need + LINE_DECIMATION - 1) // LINE_DECIMATION

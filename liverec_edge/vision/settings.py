@@ -40,7 +40,7 @@ class VisionSettings(Section):
     """Most hands tracked at once (a presenter has two)."""
     palm_every_n: int = Field(default=3, ge=1, le=300)
     """While fewer than ``max_hands`` hands are tracked, look for new ones (palm detection) every this many frames;
-    tracked hands are followed every frame from their previous landmarks without it."""
+    tracked hands are followed from their previous landmarks without it."""
     hands_per_frame: int = Field(default=1, ge=1, le=4)
     """Most tracked hands whose landmarks are measured on one frame; the others repeat their last result (marked
     ``reused``) and are measured on the next frame, the longest-waiting first. Each hand-landmark run costs about as
