@@ -178,3 +178,99 @@ def test_mains_lines_edges() -> None:
     x = rng.normal(0, 0.1, n).astype(np.float32)
     after_silence = mains_lines(np.concatenate([np.zeros(30 * 160, np.float32), x]), 130)[30:]
     np.testing.assert_allclose(mains_lines(x, 100), after_silence, atol=1e-4)
+
+
+MUSIC_TEST_FILE = "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).ogg"
+
+
+def _windows(signal: np.ndarray, count: int, n: int) -> list[np.ndarray]:
+    starts = np.linspace(0, signal.size - n, count).astype(int)
+    return [signal[s : s + n] for s in starts]
+
+
+def test_tonal_peaks_find_held_partials_of_real_music_under_real_speech_and_a_howl(shared_media) -> None:
+    """Held partials: real string music 6 dB under a real voice shows more of them than the voice alone, in every
+    one of 8 windows; a growing howl 10 dB under the voice dominates its band and reads as growing, a struck note
+    reads as decaying. Gain does not move the channels."""
+    from liverec_edge.audio.features import TONAL_BANDS_HZ, TONAL_CHANNELS, tonal_peaks
+
+    n = FeatureParams().n_samples(100)
+    speech, _ = decode_audio(shared_media / "speech" / "librispeech_5703-47212-0000.ogg", 16_000)
+    music, _ = decode_audio(shared_media / "music" / MUSIC_TEST_FILE, 16_000)
+    index = {name: i for i, name in enumerate(TONAL_CHANNELS)}
+    held = [index[name] for name in TONAL_CHANNELS if name.startswith("held_") and name.count("_") == 2]
+    assert len(held) == len(TONAL_BANDS_HZ) - 1 and len(TONAL_CHANNELS) == 12
+    settled = slice(25, None)  # frames whose 200 ms hold span lies inside the window
+
+    def rms(x: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(np.square(x))))
+
+    voices = _windows(speech[16_000:], 8, n)
+    notes = _windows(music[16_000 * 10 :], 8, n)
+    alone, mixed = [], []
+    for voice, note in zip(voices, notes, strict=True):
+        mix = voice + note / rms(note) * rms(voice) * 10 ** (-6 / 20)
+        alone.append(tonal_peaks(voice, 100)[settled][:, held].sum(axis=1).mean())
+        mixed.append(tonal_peaks(mix, 100)[settled][:, held].sum(axis=1).mean())
+    assert all(m > a for m, a in zip(mixed, alone, strict=True)), (alone, mixed)
+    assert np.mean(mixed) > 3 * np.mean(alone) + 0.2
+
+    t = np.arange(n) / 16_000
+    voice = voices[0]
+    growing = np.sin(2 * np.pi * 1234.0 * t) * np.exp(np.linspace(-4.0, 0.0, n))
+    howl = voice + growing / rms(growing[-4000:]) * rms(voice) * 10 ** (-10 / 20)
+    with_howl = tonal_peaks(howl.astype(np.float32), 100)
+    band = next(i for i, name in enumerate(TONAL_CHANNELS) if name == "held_1000_2000")
+    assert with_howl[-30:, band].min() >= np.log1p(1) - 1e-6  # the howl's partial is held to the end
+    assert with_howl[-30:, index["held_dominance"]].mean() > 0.2
+    assert with_howl[-30:, index["held_growth"]].mean() > 0.05
+    struck = (np.sin(2 * np.pi * 880.0 * t) * np.exp(-t / 0.3)).astype(np.float32) * 0.3
+    assert tonal_peaks(struck, 100)[40:, index["held_growth"]].mean() < -0.1
+    # ratios: a 10 dB quieter copy reads the same but for bins that sink towards the -90 dBFS floor
+    quieter = tonal_peaks((howl * 10 ** (-10 / 20)).astype(np.float32), 100)
+    assert float(np.abs(quieter - with_howl).mean()) < 0.01
+
+
+def test_tonal_peaks_edges() -> None:
+    from liverec_edge.audio.features import tonal_peaks
+
+    n = FeatureParams().n_samples(100)
+    assert np.array_equal(tonal_peaks(np.zeros(n, np.float32), 100), np.zeros((100, 12), np.float32))
+    rng = np.random.default_rng(3)
+    noise = rng.normal(0, 0.1, n).astype(np.float32)
+    assert tonal_peaks(noise, 100)[:, :5].max() == 0.0  # white noise holds no partial for 200 ms
+    broken = noise.copy()
+    broken[100] = np.inf
+    assert np.isfinite(tonal_peaks(broken, 100)).all()
+    with pytest.raises(ValueError, match="need"):
+        tonal_peaks(np.zeros(n - 1, np.float32), 100)
+    # window-local: the window's channels equal the tail of the same samples after silence
+    tone = (np.sin(2 * np.pi * 700.0 * np.arange(n) / 16_000) * 0.1).astype(np.float32) + noise * 0.01
+    after_silence = tonal_peaks(np.concatenate([np.zeros(30 * 160, np.float32), tone]), 130)[30:]
+    np.testing.assert_allclose(tonal_peaks(tone, 100), after_silence, atol=1e-4)
+
+
+def test_clip_shape_tells_real_speech_clipped_hard_or_soft_from_the_same_speech_clean(speech_16k) -> None:
+    """Real speech driven 12 dB into hard clipping and then trimmed 6 dB still piles its samples at one level with
+    flat runs; soft (tanh) clipping crowds them near the peak; the clean speech does neither. Gain-independent."""
+    from liverec_edge.audio.features import CLIP_SHAPE_CHANNELS, clip_shape
+
+    n = FeatureParams().n_samples(100)
+    voice = speech_16k[16_000 * 2 : 16_000 * 2 + n]
+    voice = voice / np.max(np.abs(voice)) * 0.5
+    hard = np.clip(voice * 4.0, -1.0, 1.0) * 0.5
+    soft = np.tanh(voice * 4.0) * 0.5
+    index = {name: i for i, name in enumerate(CLIP_SHAPE_CHANNELS)}
+    clean_f, hard_f, soft_f = (clip_shape(x.astype(np.float32), 100) for x in (voice, hard, soft))
+    assert clean_f.shape == (100, 4)
+    assert hard_f[:, index["at_peak"]].mean() > 5 * clean_f[:, index["at_peak"]].mean()
+    assert hard_f[:, index["flat_pairs"]].max() > 0.3 and clean_f[:, index["flat_pairs"]].max() < 0.1
+    assert soft_f[:, index["near_peak"]].mean() > 2 * clean_f[:, index["near_peak"]].mean()
+    frames = np.lib.stride_tricks.sliding_window_view(voice, 400)[::160][:100]
+    driven = np.abs(frames).max(axis=1) > 0.15  # the frames the drive pushed well into the tanh bend
+    assert driven.sum() >= 5
+    assert soft_f[driven, index["crest"]].mean() < clean_f[driven, index["crest"]].mean() - 0.2
+    np.testing.assert_allclose(clip_shape((hard * 0.25).astype(np.float32), 100), hard_f, atol=1e-5)
+    assert np.array_equal(clip_shape(np.zeros(n, np.float32), 100), np.zeros((100, 4), np.float32))
+    with pytest.raises(ValueError, match="need"):
+        clip_shape(np.zeros(n - 1, np.float32), 100)

@@ -38,13 +38,14 @@ from tools.faultsynth.windows import build_split  # noqa: E402
 DEFAULT_MEDIA = REPO.parent / "shared" / "media"
 
 
-def build(media_dir: Path, counts: dict[str, int], seed: int, rendered: bool = True) -> dict[str, np.ndarray]:
+def build(media_dir: Path, counts: dict[str, int], seed: int, rendered: bool = True, keep_samples: bool = False,
+          jobs: int = 1) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for split, count in counts.items():
         if count <= 0:
             continue
         started = time.monotonic()
-        data = build_split(media_dir, split, count, seed, rendered=rendered)
+        data = build_split(media_dir, split, count, seed, rendered=rendered, keep_samples=keep_samples, jobs=jobs)
         for key, value in data.items():
             arrays[f"{split}__{key}"] = value
         per_type = dict(zip(FAULT_TYPES, data["labels"].sum(axis=0).tolist(), strict=True))
@@ -69,10 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rendered", action=argparse.BooleanOptionalAction, default=True,
                         help="add rendered music (train, val) and synthetic talkers (train) from the seed "
                              "(needs fluidsynth, the GM soundfonts and flite; default on)")
+    parser.add_argument("--samples", action="store_true",
+                        help="also store each window's mixture samples (16240 float32 per window), so new features "
+                             "can be computed without rebuilding")
+    parser.add_argument("--jobs", type=int, default=1, help="processes per split (the result does not change)")
     args = parser.parse_args(argv)
     if not args.media.is_dir():
         parser.error(f"media folder not found: {args.media}")
-    arrays = build(args.media, {"train": args.train, "val": args.val, "test": args.test}, args.seed, args.rendered)
+    arrays = build(args.media, {"train": args.train, "val": args.val, "test": args.test}, args.seed, args.rendered,
+                   keep_samples=args.samples, jobs=args.jobs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **arrays)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from liverec_edge.audio.features import FeatureParams  # noqa: E402
+from liverec_edge.audio.features import EXTRA_FEATURE_FUNCTIONS, EXTRA_FEATURES, FeatureParams  # noqa: E402
 from liverec_edge.types import FAULT_TYPES  # noqa: E402
 
 DEFAULT_MEDIA = REPO.parent / "shared" / "media"
@@ -350,8 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-augment", action="store_true", help="no gain/tilt/noise jitter of the features")
     parser.add_argument("--no-lines", action="store_true",
-                        help="log-mel only: leave out the mains-line channels (features.mains_lines) even if the "
-                             "data has them")
+                        help="leave out the mains-line channels (features.mains_lines) even if the data has them")
+    parser.add_argument("--extra", default=None,
+                        help="comma-separated extra feature sets after the log-mel bands (names of "
+                             "liverec_edge.audio.features.EXTRA_FEATURES; 'none' for log-mel only). Default: every "
+                             "set the data has, or can compute from its stored samples")
+    parser.add_argument("--max-train", type=int, default=None,
+                        help="use only the first N training windows (compare data sizes on one build)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -377,15 +382,36 @@ def main(argv: list[str] | None = None) -> int:
         # the smoke run (CI) must not need fluidsynth/flite: real recordings only
         data = build_data(args.media.resolve(), dict(zip(("train", "val", "test"), counts, strict=True)), args.seed,
                           rendered=not args.smoke)
+    if args.max_train is not None:
+        data["train"] = {k: v[: args.max_train] for k, v in data["train"].items()}
+    # Extra per-frame channels go after the 64 log-mel bands, in EXTRA_FEATURES order unless --extra orders them.
+    if args.extra is None:
+        extra_features = [name for name in EXTRA_FEATURES
+                          if all(name in data[s] or "samples" in data[s] for s in ("train", "val", "test"))]
+    else:
+        extra_features = [] if args.extra == "none" else [n.strip() for n in args.extra.split(",") if n.strip()]
+        unknown = [name for name in extra_features if name not in EXTRA_FEATURES]
+        if unknown:
+            parser.error(f"unknown --extra {unknown}; known: {list(EXTRA_FEATURES)}")
+    if args.no_lines and "mains_lines" in extra_features:
+        extra_features.remove("mains_lines")
+    for split_name, split in data.items():
+        for name in extra_features:
+            if name in split:
+                continue
+            if "samples" not in split:
+                parser.error(f"the {split_name} split has neither {name} nor stored samples to compute it from")
+            started = time.monotonic()
+            n_frames = split["logmel"].shape[1]
+            split[name] = np.stack([EXTRA_FEATURE_FUNCTIONS[name](x, n_frames) for x in split["samples"]])
+            print(f"{split_name}: computed {name} in {time.monotonic() - started:.0f} s", file=sys.stderr)
     # the last `frames` frames: the smoke run uses short windows so the unrolled int8 conversion takes seconds
     for split in data.values():
-        for key in ("logmel", "talker_logmel", "background_logmel", "mains_lines"):
+        for key in ("logmel", "talker_logmel", "background_logmel", *extra_features):
             if key in split:
                 split[key] = split[key][:, -cfg.frames :]
     labels = {s: data[s]["labels"].astype(np.float32) for s in ("train", "val", "test")}
     params = FeatureParams()
-    # The mains-line channels (features.mains_lines) go after the 64 log-mel bands when the data has them.
-    extra_features = [] if args.no_lines or "mains_lines" not in data["train"] else ["mains_lines"]
     features = {s: np.concatenate([data[s]["logmel"], *(data[s][k] for k in extra_features)], axis=-1)
                 for s in ("train", "val", "test")}
     mean = features["train"].mean(axis=(0, 1))
@@ -393,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     plain = {s: standardise(features[s], mean, std) for s in ("train", "val", "test")}
     n_mels = params.n_mels
     plain_mel = {s: x[..., :n_mels] for s, x in plain.items()}  # what the mask estimator sees
-    # Gain and tilt jitter apply to the log-mel bands only: line contrasts are ratios, a gain does not move them.
+    # Gain and tilt jitter apply to the log-mel bands only: the extra channels are ratios, a gain does not move them.
     band_scale = np.concatenate([std[:n_mels], np.full(std.size - n_mels, np.inf, np.float32)])
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,10 @@ quiet frames instead of poisoning the history.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -245,10 +247,168 @@ def mains_lines(samples_16k: np.ndarray, n_frames: int, params: FeatureParams | 
     return np.clip(contrast.reshape(n_frames, -1), *LINE_CLIP).astype(np.float32)
 
 
+# -- clipping shape --------------------------------------------------------------------------------------------
+
+#: Per-frame channels of :func:`clip_shape`.
+CLIP_SHAPE_CHANNELS: tuple[str, ...] = ("at_peak", "near_peak", "flat_pairs", "crest")
+#: A window whose peak is below this (≈ −60 dBFS) has no overload shape to speak of: all channels read 0.
+CLIP_MIN_PEAK = 1e-3
+
+
+def clip_shape(samples_16k: np.ndarray, n_frames: int, params: FeatureParams | None = None) -> np.ndarray:
+    """How much each frame looks overloaded, gain-independently: ``(n_frames, 4)`` float32.
+
+    A clipped signal piles its samples up at one level, which a later trim moves but does not spread; the 25 ms
+    mel frames see only the added harmonics, which music and buzz share. Per frame ``i`` (samples
+    ``[i*hop, i*hop + win)``) and relative to the peak magnitude of the whole window: ``at_peak``, the square root
+    of the share of samples within 0.1 % of it (hard clipping sits exactly there); ``near_peak``, the same within
+    10 % (soft clipping flattens the top without a flat run); ``flat_pairs``, the square root of the share of
+    the frame's samples that equal the next sample while above half the peak (a flat run); ``crest``, the frame's
+    peak over its RMS in dB / 10 (a squashed waveform has a low crest). Ratios only, so a gain does not move them;
+    a window quieter than :data:`CLIP_MIN_PEAK` reads all zeros.
+    """
+    params = params or FeatureParams()
+    x = _sanitize(samples_16k)
+    need = params.n_samples(n_frames)
+    if x.size < need:
+        raise ValueError(f"{n_frames} frames need {need} samples, got {x.size}")
+    out = np.zeros((n_frames, len(CLIP_SHAPE_CHANNELS)), np.float32)
+    x = x[:need]
+    mag = np.abs(x)
+    peak = float(mag.max(initial=0.0))
+    if peak < CLIP_MIN_PEAK:
+        return out
+    # Statistics of blocks of gcd(hop, win) samples, summed over the blocks of each frame: every sample is looked
+    # at once instead of win/hop times. A pair (n, n+1) belongs to the block of n.
+    block = math.gcd(params.hop_length, params.win_length)
+    blocks = mag.reshape(-1, block)
+    flat = np.zeros(x.size, bool)
+    flat[:-1] = (x[1:] == x[:-1]) & (mag[1:] > 0.5 * peak)
+    per_block = np.stack([
+        (blocks >= peak * 0.999).sum(axis=1),
+        (blocks >= peak * 0.9).sum(axis=1),
+        flat.reshape(-1, block).sum(axis=1),
+        np.einsum("ij,ij->i", blocks, blocks),
+    ], axis=1).astype(np.float64)
+    span, step = params.win_length // block, params.hop_length // block
+    summed = np.cumsum(np.concatenate([np.zeros((1, 4)), per_block]), axis=0)
+    starts = np.arange(n_frames) * step
+    per_frame = (summed[starts + span] - summed[starts]) / params.win_length
+    out[:, :3] = np.sqrt(per_frame[:, :3])
+    frame_peak = np.lib.stride_tricks.sliding_window_view(blocks.max(axis=1), span)[::step][:n_frames]
+    frame_peak = frame_peak.max(axis=1)
+    rms = np.sqrt(per_frame[:, 3])
+    audible = frame_peak > CLIP_MIN_PEAK * 1e-2
+    out[audible, 3] = 2.0 * np.log10(frame_peak[audible] / np.maximum(rms[audible], 1e-12))
+    return out
+
+
+# -- held tonal peaks -------------------------------------------------------------------------------------------
+
+TONAL_FFT = 1024  # 64 ms at 16 kHz: 15.6 Hz bins, fine enough to follow one partial of a note or of a howl
+#: Band edges (Hz) of the held-peak channels. Below 150 Hz is mains and handling territory (the line channels).
+TONAL_BANDS_HZ: tuple[float, ...] = (150.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
+TONAL_STEP = 2  # a 64 ms spectrum every 20 ms: partials move slower than that, and it halves the cost
+TONAL_HOLD_FRAMES = 20  # "held" looks back 200 ms
+TONAL_HOLD_SHARE = 0.7
+TONAL_MIN_PROMINENCE = 2.5  # natural-log power over the mean 3 bins either side (≈ 11 dB)
+TONAL_GROWTH_FRAMES = 10
+#: Per-frame channels of :func:`tonal_peaks`.
+TONAL_CHANNELS: tuple[str, ...] = (
+    *(f"held_{int(lo)}_{int(hi)}" for lo, hi in pairwise(TONAL_BANDS_HZ)),
+    *(f"held_prominence_{int(lo)}_{int(hi)}" for lo, hi in pairwise(TONAL_BANDS_HZ)),
+    "held_dominance",
+    "held_growth",
+)
+
+
+@lru_cache(maxsize=2)
+def _tonal_tables(rate: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Analysis window, the first bin of each band and the end of the last, and the power of a full-scale tone."""
+    window = np.hanning(TONAL_FFT + 2)[1:-1].astype(np.float32)
+    edges = np.round(np.asarray(TONAL_BANDS_HZ) * TONAL_FFT / rate).astype(np.intp)
+    edges[-1] = min(edges[-1], TONAL_FFT // 2 - 3)  # keep 3 bins above the last band for its prominence
+    full_scale = float((window.sum() / 2) ** 2)
+    for table in (window, edges):
+        table.flags.writeable = False
+    return window, edges, full_scale
+
+
+def tonal_peaks(samples_16k: np.ndarray, n_frames: int, params: FeatureParams | None = None) -> np.ndarray:
+    """Partials held at one frequency, per log-mel frame: ``(n_frames, 12)`` float32.
+
+    A howl is one partial that stays put and grows; music holds several partials for a note's length; a voice's
+    harmonics glide with its pitch, and noise has none. The 31 Hz mel bins cannot follow a partial; a 64 ms
+    spectrum (15.6 Hz bins) of the samples ending with a frame can. It is taken every :data:`TONAL_STEP` frames
+    (counted back from the window's last frame, which is always fresh) and repeated between. A bin is a peak when
+    it tops both neighbours and stands :data:`TONAL_MIN_PROMINENCE` above the mean of the bins 3 away; it is
+    **held** when a peak sat within one bin of it in :data:`TONAL_HOLD_SHARE` of the spectra of the last
+    :data:`TONAL_HOLD_FRAMES` frames (a talker's harmonics crossing a note interrupt it without ending it). Per
+    band of :data:`TONAL_BANDS_HZ`: ``held_*``, log(1 + held peaks); ``held_prominence_*``, the largest held peak's
+    prominence / 5. Then ``held_dominance``: the strongest held peak's share of the frame's power above 150 Hz
+    (log, +8, clipped to [0, 8], / 8: a howl that drowns the talker reads near 1), and ``held_growth``: how much
+    that bin grew over the last 100 ms (log power / 5, clipped to ±1). Ratios only, so a gain does not move them.
+    Window-local like :func:`mains_lines`: before the first sample the spectrum reads zeros.
+    """
+    from scipy.fft import rfft
+
+    params = params or FeatureParams()
+    x = _sanitize(samples_16k)
+    need = params.n_samples(n_frames)
+    if x.size < need:
+        raise ValueError(f"{n_frames} frames need {need} samples, got {x.size}")
+    window, edges, full_scale = _tonal_tables(params.rate)
+    lead = max(0, TONAL_FFT - params.win_length)
+    padded = np.concatenate([np.zeros(lead, np.float32), x[:need]])
+    first = (n_frames - 1) % TONAL_STEP
+    taken = np.arange(first, n_frames, TONAL_STEP)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, TONAL_FFT)[:: params.hop_length][taken]
+    spectrum = rfft(frames * window, axis=1)
+    # bins edges[0]-3 .. edges[-1]+3: the banded bins and the neighbours their prominence needs
+    lo, hi = int(edges[0]) - 3, int(edges[-1]) + 3
+    power = spectrum.real[:, lo:hi] ** 2 + spectrum.imag[:, lo:hi] ** 2
+    level = np.log(power + np.float32(LINE_FLOOR * full_scale))
+    inner = level[:, 3:-3]  # the banded bins
+    prominence = inner - 0.5 * (level[:, :-6] + level[:, 6:])
+    is_peak = (inner >= level[:, 2:-4]) & (inner >= level[:, 4:-2]) & (prominence >= TONAL_MIN_PROMINENCE)
+    near = is_peak.copy()
+    near[:, 1:] |= is_peak[:, :-1]
+    near[:, :-1] |= is_peak[:, 1:]
+    # spectra with a peak near each bin among the last hold span (spectra before the window count as none)
+    span = TONAL_HOLD_FRAMES // TONAL_STEP
+    counts = np.cumsum(near, axis=0, dtype=np.int16)
+    counts[span:] -= counts[:-span].copy()
+    held = is_peak & (counts >= TONAL_HOLD_SHARE * span)
+    n = len(taken)
+    n_bands = len(TONAL_BANDS_HZ) - 1
+    out = np.zeros((n, len(TONAL_CHANNELS)), np.float32)
+    starts = edges[:-1] - edges[0]
+    out[:, :n_bands] = np.log1p(np.add.reduceat(held, starts, axis=1, dtype=np.float32))
+    held_prominence = np.where(held, prominence, np.float32(0.0))
+    out[:, n_bands : 2 * n_bands] = np.maximum.reduceat(held_prominence, starts, axis=1) / 5.0
+    rows = np.arange(n)
+    held_level = np.where(held, inner, -np.inf)
+    strongest = np.argmax(held_level, axis=1)
+    any_held = np.isfinite(held_level[rows, strongest])
+    banded = power[:, 3:-3]
+    total = banded.sum(axis=1) + LINE_FLOOR * full_scale
+    dominance = np.log(banded[rows, strongest] / total + 1e-12) + 8.0
+    out[:, 2 * n_bands] = np.where(any_held, np.clip(dominance, 0.0, 8.0) / 8.0, 0.0)
+    back = TONAL_GROWTH_FRAMES // TONAL_STEP
+    earlier = np.maximum(rows - back, 0)
+    growth = (inner[rows, strongest] - inner[earlier, strongest]) / 5.0
+    out[:, 2 * n_bands + 1] = np.where(any_held & (rows >= back), np.clip(growth, -1.0, 1.0), 0.0)
+    # spectrum k stands for frames taken[k] .. taken[k] + TONAL_STEP - 1; frames before the first take the first
+    return out[np.clip((np.arange(n_frames) - first) // TONAL_STEP, 0, n - 1)]
+
 #: Extra per-frame feature sets a model may take besides the log-mel (``model.json`` ``extra_features``): name →
 #: channel count, and name → function ``(samples_16k, n_frames, params) -> (n_frames, channels)``.
-EXTRA_FEATURES: dict[str, int] = {"mains_lines": len(MAINS_LINE_CHANNELS)}
-EXTRA_FEATURE_FUNCTIONS = {"mains_lines": mains_lines}
+EXTRA_FEATURES: dict[str, int] = {
+    "mains_lines": len(MAINS_LINE_CHANNELS),
+    "clip_shape": len(CLIP_SHAPE_CHANNELS),
+    "tonal_peaks": len(TONAL_CHANNELS),
+}
+EXTRA_FEATURE_FUNCTIONS = {"mains_lines": mains_lines, "clip_shape": clip_shape, "tonal_peaks": tonal_peaks}
 
 
 def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:

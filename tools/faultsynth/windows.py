@@ -13,11 +13,12 @@ of the faults, plus the distortion residual for clipping) — whose log-mels giv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
-from liverec_edge.audio.features import MAINS_LINE_CHANNELS, FeatureParams, logmel, mains_lines
+from liverec_edge.audio.features import EXTRA_FEATURE_FUNCTIONS, EXTRA_FEATURES, FeatureParams, logmel
 from liverec_edge.types import FAULT_TYPES
 
 from . import generators as gen
@@ -299,21 +300,44 @@ def window_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 
 def build_split(media_dir: Path, split: str, count: int, seed: int, augment: bool | None = None,
-                faults: list[str] | None = None, rendered: bool = True) -> dict[str, np.ndarray]:
+                faults: list[str] | None = None, rendered: bool = True, keep_samples: bool = False,
+                jobs: int = 1) -> dict[str, np.ndarray]:
     """Build ``count`` windows of ``split`` and return their features, mask targets and annotations as arrays.
 
-    Keys: ``logmel`` (count, 100, 64) float32 of the mixture; ``mains_lines`` (count, 100, 16) float32, the mains-line
-    channels of the mixture (``liverec_edge.audio.features.mains_lines``, which the runtime computes the same way
-    from each model window's samples); ``talker_logmel`` and ``background_logmel`` (float16)
-    of the known parts; ``labels`` (count, 10) uint8 in FAULT_TYPES order; ``onset_s``, ``offset_s``, ``freq_hz``
-    (count, 10) float32; ``speech_level_dbfs``, ``has_speech``, ``placement`` (the placement of each labelled
-    fault, ``type:mode`` joined by commas) and ``source``. ``rendered`` adds the rendered music and talkers of
+    Keys: ``logmel`` (count, 100, 64) float32 of the mixture; one key per extra feature set of
+    ``liverec_edge.audio.features.EXTRA_FEATURE_FUNCTIONS`` (``mains_lines``, ``clip_shape``, ``tonal_peaks``:
+    (count, 100, channels) float32 of the mixture, computed exactly as the runtime computes them from each model
+    window's samples); ``talker_logmel`` and ``background_logmel`` (float16) of the known parts; ``labels``
+    (count, 10) uint8 in FAULT_TYPES order; ``onset_s``, ``offset_s``, ``freq_hz`` (count, 10) float32;
+    ``speech_level_dbfs``, ``has_speech``, ``placement`` (the placement of each labelled fault, ``type:mode``
+    joined by commas) and ``source``; with ``keep_samples`` also ``samples`` (count, 16240) float32, the mixture
+    itself, so new features can be tried without rebuilding. ``rendered`` adds the rendered music and talkers of
     ``seed`` to the train/val sources (see sources.load_split; it needs fluidsynth, the soundfonts and flite).
+    ``jobs`` > 1 builds index ranges in that many processes; each window depends only on ``(seed, split, index)``,
+    so the result is the same.
     """
+    if jobs > 1 and count >= 2 * jobs:
+        from concurrent.futures import ProcessPoolExecutor
+
+        bounds = np.linspace(0, count, jobs + 1).astype(int)
+        with ProcessPoolExecutor(jobs) as pool:
+            parts = list(pool.map(_build_range, *zip(*[
+                (media_dir, split, int(lo), int(hi), seed, augment, faults, rendered, keep_samples)
+                for lo, hi in pairwise(bounds)], strict=True)))
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    return _build_range(media_dir, split, 0, count, seed, augment, faults, rendered, keep_samples)
+
+
+def _build_range(media_dir: Path, split: str, start: int, stop: int, seed: int, augment: bool | None,
+                 faults: list[str] | None, rendered: bool, keep_samples: bool) -> dict[str, np.ndarray]:
+    """Windows ``start`` .. ``stop - 1`` of ``split`` (see :func:`build_split`)."""
     sources = load_split(Path(media_dir).resolve(), split, rendered, seed)
     augment = (split == "train") if augment is None else augment
+    count = stop - start
     feats = np.zeros((count, WINDOW_FRAMES, PARAMS.n_mels), np.float32)
-    lines = np.zeros((count, WINDOW_FRAMES, len(MAINS_LINE_CHANNELS)), np.float32)
+    extra = {name: np.zeros((count, WINDOW_FRAMES, channels), np.float32)
+             for name, channels in EXTRA_FEATURES.items()}
+    samples = np.zeros((count, WINDOW_SAMPLES), np.float32) if keep_samples else None
     talker_feats = np.zeros_like(feats, dtype=np.float16)
     background_feats = np.zeros_like(feats, dtype=np.float16)
     k = len(FAULT_TYPES)
@@ -326,18 +350,21 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
     placement: list[str] = []
     source: list[str] = []
     for i in range(count):
-        window = make_window(window_rng(seed, split, i), sources, augment=augment, faults=faults)
+        window = make_window(window_rng(seed, split, start + i), sources, augment=augment, faults=faults)
         feats[i] = logmel(window.mixture)
-        lines[i] = mains_lines(window.mixture, WINDOW_FRAMES)
+        for name, values in extra.items():
+            values[i] = EXTRA_FEATURE_FUNCTIONS[name](window.mixture, WINDOW_FRAMES, PARAMS)
+        if samples is not None:
+            samples[i] = window.mixture
         talker_feats[i] = logmel(window.talker)
         background_feats[i] = logmel(window.background)
         labels[i], onset[i], offset[i], freq[i] = window.labels, window.onset_s, window.offset_s, window.freq_hz
         level[i], has_speech[i] = window.speech_level_dbfs, window.has_speech
         placement.append(",".join(f"{t}:{m}" for t, m in window.placement.items()))
         source.append(window.source)
-    return {
+    out = {
         "logmel": feats,
-        "mains_lines": lines,
+        **extra,
         "talker_logmel": talker_feats,
         "background_logmel": background_feats,
         "labels": labels,
@@ -349,3 +376,6 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
         "placement": np.asarray(placement),
         "source": np.asarray(source),
     }
+    if samples is not None:
+        out["samples"] = samples
+    return out
