@@ -117,6 +117,8 @@ class FrameView:
     #: time, and this thread's CPU time.
     model_ms: dict[str, float] = field(default_factory=dict)
     model_cpu_ms: dict[str, float] = field(default_factory=dict)
+    #: Inferences of each model on this frame (a hand-landmark model may run once per hand).
+    model_runs: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_array(cls, image: np.ndarray, t: float = 0.0, index: int = 0, bilinear: bool = False) -> FrameView:
@@ -136,6 +138,7 @@ class FrameView:
         name = model.spec.filename
         self.model_ms[name] = self.model_ms.get(name, 0.0) + model.last_ms
         self.model_cpu_ms[name] = self.model_cpu_ms.get(name, 0.0) + model.last_cpu_ms
+        self.model_runs[name] = self.model_runs.get(name, 0) + 1
 
 
 #: Smallest frame side the detectors accept: below this a face or hand is a handful of pixels.

@@ -64,6 +64,8 @@ class PartAnalyser:
         #: Wall and CPU milliseconds per model, and in total, of the last analysed frame (for benchmarks and logs).
         self.last_model_ms: dict[str, float] = {}
         self.last_model_cpu_ms: dict[str, float] = {}
+        #: Inferences per model on the last analysed frame (deterministic, unlike the times).
+        self.last_model_runs: dict[str, int] = {}
         self.last_total_ms = 0.0
         self.last_total_cpu_ms = 0.0
 
@@ -162,6 +164,7 @@ class PartAnalyser:
 
         self.last_model_ms = dict(view.model_ms)
         self.last_model_cpu_ms = dict(view.model_cpu_ms)
+        self.last_model_runs = dict(view.model_runs)
         self.last_total_ms = (time.perf_counter() - start) * 1000.0
         self.last_total_cpu_ms = (time.thread_time() - start_cpu) * 1000.0
         return results

@@ -1,10 +1,11 @@
 """Per-frame cost of the full part analysis (face + hands + pose, as scheduled by PartAnalyser) on the shared ASL
 clips (640×480), one interpreter thread, at steady state.
 
-Prints the median / p90 / mean frame time, each model's median time on the frames it ran and its share of the total
-time, the time outside the models (crops, decoding, bookkeeping), and the detection counts. Both wall time and this
-thread's CPU time are shown: on a shared, oversubscribed box the wall time measures the neighbours, the CPU time the
-analysis itself (with one interpreter thread XNNPACK runs in the calling thread, so CPU time covers the models).
+Prints the median / p90 / mean frame time, each model's inferences (in all and per frame: deterministic, unlike the
+times), its median time on the frames it ran and its share of the total time, the time outside the models (crops,
+decoding, bookkeeping), and the detection counts. Both wall time and this thread's CPU time are shown: on a shared,
+oversubscribed box the wall time measures the neighbours, the CPU time the analysis itself (with one interpreter
+thread XNNPACK runs in the calling thread, so CPU time covers the models).
 
 The frame budget is unlimited by default so that every scheduled stage runs and the figure is the full analysis;
 ``--budget-ms`` sets one to see the scheduler shed work.
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     cpu: list[float] = []
     per_model: dict[str, list[float]] = defaultdict(list)
     model_sum: dict[str, float] = defaultdict(float)
+    model_runs: dict[str, int] = defaultdict(int)  # inferences (a hand-landmark model may run twice on a frame)
+    tracked_runs = 0  # hand-landmark runs on already tracked hands (the rest start tracks: palm search, pose seeds)
+    hand_tracker = analyser.detectors.get("hand")
     for _ in range(args.repeat):
         for frames in decoded:
             analyser.reset()
@@ -108,19 +112,27 @@ def main(argv: list[str] | None = None) -> int:
                 for name, ms in analyser.last_model_cpu_ms.items():
                     per_model[name].append(ms)
                     model_sum[name] += ms
+                for name, count in analyser.last_model_runs.items():
+                    model_runs[name] += count
+                tracked_runs += getattr(hand_tracker, "last_updates", 0)
 
     cpu_sum = sum(cpu)
     print(f"frames timed: {len(cpu)} (640x480, {len(clips)} clips x {args.repeat}, one thread, "
           f"crops {'bilinear' if args.bilinear else 'nearest'}, hand {args.hand_model}, palm {args.palm_model})")
     print(f"frame CPU time:  {_summary(cpu)}   (target median <= {TARGET_MS:.0f} ms)")
     print(f"frame wall time: {_summary(wall)}")
-    print(f"{'model (CPU time)':44s} {'runs':>6s} {'median ms':>10s} {'share':>7s}")
+    # frames: timed frames on which the model ran; runs: its inferences, also per timed frame (deterministic, unlike
+    # the times); median ms: its CPU time on a frame it ran (all its runs on that frame).
+    print(f"{'model (CPU time)':44s} {'frames':>6s} {'runs':>6s} {'/frame':>6s} {'median ms':>10s} {'share':>7s}")
     for name in sorted(per_model, key=lambda n: -model_sum[n]):
-        runs = per_model[name]
-        print(f"{name:44s} {len(runs):6d} {statistics.median(runs):10.2f} {model_sum[name] / cpu_sum:7.1%}")
+        ran = per_model[name]
+        print(f"{name:44s} {len(ran):6d} {model_runs[name]:6d} {model_runs[name] / len(cpu):6.3f} "
+              f"{statistics.median(ran):10.2f} {model_sum[name] / cpu_sum:7.1%}")  # fmt: skip
     outside = cpu_sum - sum(model_sum.values())
-    print(f"{'outside the models (crops, decoding, NMS)':44s} {len(cpu):6d} {outside / len(cpu):10.2f} "
+    print(f"{'outside the models (crops, decoding, NMS)':44s} {len(cpu):6d} {'':6s} {'':6s} {outside / len(cpu):10.2f} "
           f"{outside / cpu_sum:7.1%}")  # fmt: skip
+    print(f"hand-landmark runs on tracked hands: {tracked_runs} ({tracked_runs / len(cpu):.3f} per frame; the rest "
+          "start new tracks)")
     print("stats:", analyser.stats())
     if reference is not None:
         print("against every part on every frame (landmark error in pixels at 640 px wide, median / p90):")
