@@ -508,6 +508,43 @@ def test_a_note_dying_away_is_not_a_howl(shared_media: Path) -> None:
     assert decay["growing"] < HOWL_MAX_DECAY_DB / 2 and decay["held"] < HOWL_MAX_DECAY_DB / 2, decay  # 1.7, 4.0 dB
 
 
+def test_repeated_notes_dip_between_strikes_a_howl_does_not(shared_media: Path) -> None:
+    """The same note struck every 350 ms (as the Sugar Plum Fairy's celesta, which the model called feedback 3-4
+    times an hour) falls far between strikes; a growing or held howl of that pitch under the same talker does not,
+    from 15 dB under the talker's level to level with it. Per window (``_tone_dip_db``) and over the streak that the
+    audio-only decision confirms. (Measured: repeated 22-35 dB; held or growing 0.2-12.6 dB, the most at 492 Hz
+    where the talker's own harmonics pass through the band.)"""
+    from liverec_edge.audio.analysis import HOWL_MAX_DIP_DB, _tone_dip_db
+
+    talk = speech(shared_media, 3.0, offset=6.0)
+    t = np.arange(talk.size) / RATE
+    level = float(np.sqrt(np.mean(talk**2))) * np.sqrt(2)  # a sine of the talker's RMS
+    for f in (492.0, 1234.0, 2500.0):
+        width = max(10.0, f * 0.01)
+        for db in (-15.0, -5.0, 0.0):
+            a = level * 10 ** (db / 20)
+            repeated = 2 * a * np.exp(-np.mod(t, 0.35) / 0.08)
+            growing = np.where(t >= 1.0, a * (1 - np.exp(-(t - 1.0) / 0.4)), 0.0)
+            held = np.where(t >= 1.0, a, 0.0)
+            dip = {name: _tone_dip_db(talk + env * np.sin(2 * np.pi * f * t), RATE, f, (2.0, 3.0), width)
+                   for name, env in (("repeated", repeated), ("growing", growing), ("held", held))}
+            assert dip["repeated"] > HOWL_MAX_DIP_DB + 5, (f, db, dip)
+            assert dip["growing"] < HOWL_MAX_DIP_DB - 2 and dip["held"] < HOWL_MAX_DIP_DB - 2, (f, db, dip)
+    f = 492.0
+    repeated = 0.2 * np.exp(-np.mod(t, 0.35) / 0.08)
+
+    # The streak: three windows each saw "feedback at 492 Hz"; only the held tone is confirmed.
+    def confirmed(env: np.ndarray) -> bool:
+        stream = StreamingFaultAnalyser(FaultAnalyser(AudioSettings(), model=KnowingStandIn(np.zeros(RATE), RATE,
+                                                                                              "hum", 0.0, 1.0)), RATE)
+        x = (talk + env * np.sin(2 * np.pi * f * t)).astype(np.float32)
+        stream.feed(AudioBlock(0.0, x[:, None], RATE))
+        return any(stream.confirm([FaultEvent("feedback", 0.9, 1.0, 3.0, f)]) for _ in range(3))
+
+    assert confirmed(np.where(t >= 0.5, 0.1, 0.0))
+    assert not confirmed(repeated)
+
+
 def test_howl_is_not_measured_in_speech_and_rarely_in_music(shared_media: Path) -> None:
     """Held vowels glide, struck notes fade, played notes come with their octaves: none of them is a loop. A
     sustained pure note can still pass (the model must call it feedback first)."""

@@ -150,6 +150,9 @@ HISS_PLAUSIBLE_DBFS = -80.0  # 10th-percentile energy of the 2.5–8 kHz band: h
 #: A tone that has fallen this far (dB) from its peak over the last 300 ms of the region is a note dying away, not a
 #: howl: feedback holds or grows until the fader comes down.
 HOWL_MAX_DECAY_DB = 10.0
+#: A tone whose level, once it has come within 6 dB of its highest, falls this far (dB) between two higher levels
+#: comes and goes: repeated notes (the same celesta note struck every beat), not a howl, which grows and holds.
+HOWL_MAX_DIP_DB = 15.0
 MUSIC_PLAUSIBLE_DBFS = -65.0  # 10th-percentile energy of the whole band: music bleed fills the talker's pauses
 ONSET_SCAN_S = 0.05  # step of the model-window scan that narrows a transient's onset
 ONSET_LAG_S = 0.3  # how far before the first window end that scores a fault its onset may lie
@@ -400,6 +403,9 @@ class FaultAnalyser:
             width = max(10.0, howl.freq * 0.01)
             if _tone_decay_db(native, rate, howl.freq, region_s[1], width) > HOWL_MAX_DECAY_DB:
                 log.debug("dropped feedback: the %.0f Hz tone is dying away (a note, not a howl)", howl.freq)
+                return region_s, None
+            if _tone_dip_db(native, rate, howl.freq, region_s, width) > HOWL_MAX_DIP_DB:
+                log.debug("dropped feedback: the %.0f Hz tone comes and goes (repeated notes, not a howl)", howl.freq)
                 return region_s, None
             span = _tone_span(native, rate, howl.freq, region_s, width=width, rise_db=20.0)
             return span, howl.freq
@@ -668,6 +674,26 @@ def _tone_decay_db(x: np.ndarray, rate: int, freq: float, end_s: float, width: f
     return float(settled.max() - settled[-3:].mean())
 
 
+def _tone_dip_db(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, float], width: float) -> float:
+    """The deepest valley (dB) in a tone's narrow-band level inside ``region_s``, once the tone has first come within
+    6 dB of its highest: ~0 for a howl (it grows, then holds at that level; a talker in the band only adds to it),
+    deep for a note struck again and again (it dies away and is struck anew). A valley's depth is how far the level
+    falls under the lower of the highest levels before and after it. Causal 20 ms envelope."""
+    step = max(1, int(0.02 * rate))
+    b = min(x.size, int(region_s[1] * rate))
+    a = max(0, int(region_s[0] * rate) - int(0.1 * rate))  # 100 ms more for the filter to settle
+    env_db = _tone_envelope_db(x[a:b], rate, freq, width, step, zero_phase=False) if b - a >= 0.3 * rate else None
+    if env_db is None:
+        return 0.0
+    env_db = env_db[int(0.1 * rate) // step :]
+    if env_db.size < 6:
+        return 0.0
+    env_db = env_db[int(np.argmax(env_db >= env_db.max() - 6.0)) :]
+    before = np.maximum.accumulate(env_db)
+    after = np.maximum.accumulate(env_db[::-1])[::-1]
+    return float(np.max(np.minimum(before, after) - env_db))
+
+
 def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, float], width: float,
                rise_db: float) -> tuple[float, float]:
     """Span of a tone from its zero-phase narrow-band envelope (1 ms steps): onset at the envelope's step up when
@@ -899,5 +925,25 @@ class StreamingFaultAnalyser:
             self._streaks[name] = self._streaks.get(name, 0) + 1 if same_tone else 1
             self._streak_freq[name] = event.freq
         allowed = self.settings.audio_only_types if self.camera_available else REPORTABLE_FAULTS
-        return [e for e in events if e.type in allowed
-                and self._streaks[e.type] >= self.settings.type_settings(e.type).confirm_windows]
+        confirmed = []
+        for e in events:
+            windows = self.settings.type_settings(e.type).confirm_windows
+            if e.type not in allowed or self._streaks[e.type] < windows:
+                continue
+            if e.type == "feedback" and e.freq is not None and not self._tone_held(e.freq, windows):
+                self._streaks[e.type] = 0
+                continue
+            confirmed.append(e)
+        return confirmed
+
+    def _tone_held(self, freq: float, windows: int) -> bool:
+        """Whether a tone at ``freq`` held over every window of its streak (the newest ``window_s`` and the hops
+        before): each window alone saw a tone, but repeated notes of one pitch dip between strikes, a howl does not
+        (:func:`_tone_dip_db`)."""
+        span = int((self.settings.window_s + (windows - 1) * self.settings.hop_s) * self.rate)
+        x = self._native.slice(self._native.total - span, self._native.total)
+        dip = _tone_dip_db(x, self.rate, freq, (0.1, x.size / self.rate), max(10.0, freq * 0.01))
+        if dip > HOWL_MAX_DIP_DB:
+            log.debug("feedback not confirmed: the %.0f Hz tone dipped %.0f dB over %d windows", freq, dip, windows)
+            return False
+        return True
