@@ -492,8 +492,8 @@ def test_feedback_event_carries_the_howl_frequency(shared_media: Path) -> None:
 def test_a_note_dying_away_is_not_a_howl(shared_media: Path) -> None:
     """A struck note (celesta-like, 523 Hz, 150 ms decay) has fallen far from its peak by the end of the region; a
     howl of the same pitch, growing or saturated, has not; under the talker alike. (The analysis drops a feedback
-    verdict whose tone has fallen more than HOWL_MAX_DECAY_DB: on the Sugar Plum Fairy track the shipped model called
-    celesta notes feedback 3 times an hour, none after.)"""
+    verdict whose tone has fallen more than HOWL_MAX_DECAY_DB: on the Sugar Plum Fairy track the model called celesta
+    notes feedback 3 times an hour; repeated strikes of one note are the other way it did, see the next test.)"""
     from liverec_edge.audio.analysis import HOWL_MAX_DECAY_DB, _tone_decay_db
 
     talk = speech(shared_media, 3.0, offset=6.0)
