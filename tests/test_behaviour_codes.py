@@ -129,6 +129,21 @@ def test_a_repeated_hand_result_carries_no_motion():
     assert onset <= 3 and all(moving[onset:])
 
 
+def test_a_repeated_hand_without_a_track_is_not_approaching():
+    """A repeated (``reused``) result whose hand has no track yet (the encoder started mid-stream, or the hands
+    swapped tracks) adds nothing to the approach histories: near the mouth and the mic it is not approaching, and
+    the empty histories must not crash the encoder (seen on the ASL clips)."""
+    enc = _encoder()
+    face = syn.face_result(0, 0, centre=(0.5, 0.3), width=0.16)
+    for i, centre in enumerate([(0.5, 0.55), (0.62, 0.5), (0.62, 0.5)]):  # below the mouth, then beside the mic zone
+        hand = syn.hand_result(i / FPS, i, centre=centre)
+        hand = PartResult("hand", hand.t, i, True, hand.confidence, hand.box, hand.landmarks,
+                          {**hand.attrs, "reused": 1.0, "age_frames": 1.0}, instance=i % 2)
+        s = enc.encode(i / FPS, i, [face, hand, syn.pose_result(i / FPS, i)])
+        assert s.hand_state & HandState.PRESENT
+        assert not s.hand_state & (HandState.APPROACHING_MIC | HandState.RISING_TO_MOUTH)
+
+
 def test_still_hand_near_mic_is_not_approaching():
     enc = _encoder()
     states = _run(enc, lambda t, i: [syn.hand_result(t, i, centre=(0.6, 0.5))], 10)

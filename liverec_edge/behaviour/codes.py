@@ -562,7 +562,10 @@ class BehaviourEncoder:
 
     @staticmethod
     def _approaching(history: deque, rule) -> bool:
-        """Closing fast enough to make contact within the horizon, from close enough (distances in body units)."""
+        """Closing fast enough to make contact within the horizon, from close enough (distances in body units).
+        False without a measurement yet: a hand first seen as a repeated (``reused``) result has an empty history."""
+        if not history:
+            return False
         distance = history[-1][1]
         speed = _closing_speed(history)
         if not math.isfinite(speed) or speed < rule.predict_min_speed or distance > rule.predict_max_distance:
