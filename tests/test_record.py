@@ -103,3 +103,111 @@ def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
         recorder.add_audio(AudioBlock(0.0, np.zeros((10, 1), np.float32), 44_100))
     recorder.add_audio(AudioBlock(0.0, np.full((100, 1), np.nan, np.float32), RATE))  # NaN is written as silence
     recorder.close()
+
+
+def _feed_audio(recorder: SegmentRecorder, audio: np.ndarray, origin: float, start: int, stop: int,
+                block: int) -> int:
+    pos = start
+    while pos < min(stop, audio.shape[0]):
+        chunk = audio[pos:min(pos + block, stop, audio.shape[0])]
+        recorder.add_audio(AudioBlock(origin + pos / RATE, chunk[:, None], RATE))
+        pos += chunk.shape[0]
+    return pos
+
+
+def _stream_types(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        return [s.type for s in container.streams]
+
+
+def _video_pts(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            return []
+        return sorted(float(p.pts * p.time_base) for p in container.demux(container.streams.video[0]) if p.size)
+
+
+def test_audio_only_recorder_keeps_every_sample_and_closes_segments_on_time(tmp_path: Path,
+                                                                           shared_media: Path) -> None:
+    speech, _ = decode_audio(shared_media / "speech/jfk.wav", RATE)
+    audio = 0.8 * speech[: int(4.3 * RATE)]
+    origin = 37.25
+    recorder = SegmentRecorder(RecordSettings(segment_seconds=1.0, video_wait_s=0.5), tmp_path / "segs",
+                               origin=origin, fps=30, audio_rate=RATE)
+    pos = 0
+    while pos < audio.shape[0]:  # odd blocks, as capture delivers them
+        pos = _feed_audio(recorder, audio, origin, pos, pos + 1999, 1999)
+        fed_s = pos / RATE
+        # A segment is closed as soon as the audio has passed its end (the last packet may still be pending).
+        closed = {s.index for s in recorder.finished}
+        assert set(range(int((fed_s - 1024 / RATE) // 1.0))) <= closed
+        assert max(closed, default=-1) <= int(fed_s // 1.0) - 1
+
+    segments = recorder.close()
+    assert [s.index for s in segments] == [0, 1, 2, 3, 4]
+    assert [s.path.name for s in segments] == [f"seg-00000{i}.mkv" for i in range(5)]
+    assert all(s.video_frames == 0 and _stream_types(s.path) == ["audio"] for s in segments)
+    assert sum(s.audio_samples for s in segments) == audio.shape[0]
+    decoded, rate = decode_audio(assemble([s.path for s in segments], tmp_path / "target.mkv"))
+    assert rate == RATE and decoded.shape[0] == audio.shape[0]
+    assert np.max(np.abs(decoded - audio)) < 2 / 32768  # from the very first sample: nothing lost, nothing shifted
+
+
+def test_camera_stopping_mid_recording_keeps_segments_closing_on_the_audio(tmp_path: Path, shared_media: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    speech, _ = decode_audio(shared_media / "speech/librispeech_198-209-0000.ogg", RATE)
+    audio = 0.5 * speech[: 6 * RATE]
+    origin = 3.0
+    recorder = SegmentRecorder(RecordSettings(segment_seconds=1.0, video_wait_s=0.5), tmp_path / "segs",
+                               origin=origin, width=64, height=48, fps=30, audio_rate=RATE)
+    pos = 0
+    with caplog.at_level("INFO", logger="liverec_edge.record.segments"):
+        for index in range(45):  # the camera delivers 1.5 s, then dies
+            t = index / 30
+            pos = _feed_audio(recorder, audio, origin, pos, int(t * RATE) + 1, 777)
+            recorder.add_frame(Frame(origin + t, index, np.full((48, 64, 3), 4 * index, np.uint8)))
+        while pos < audio.shape[0]:
+            pos = _feed_audio(recorder, audio, origin, pos, pos + 777, 777)
+            fed_s = pos / RATE
+            if fed_s > 44 / 30 + 0.5 + 1024 / RATE:  # video counts as stopped: the audio alone closes segments
+                closed = {s.index for s in recorder.finished}
+                assert set(range(int((fed_s - 1024 / RATE) // 1.0))) <= closed, f"segments pile up at {fed_s:.2f} s"
+        segments = recorder.close()
+
+    stopped = [r for r in caplog.records if "video stopped" in r.getMessage()]
+    assert len(stopped) == 1 and stopped[0].levelname == "WARNING"
+    assert [s.index for s in segments] == list(range(6))
+    assert sum(s.video_frames for s in segments) == 45
+    assert sum(s.audio_samples for s in segments) == audio.shape[0]
+    # Segments opened after the camera died carry only audio; the ones before keep their key-frame-first video.
+    assert [_stream_types(s.path) for s in segments[2:]] == [["audio"]] * 4
+    for segment in segments[:2]:
+        assert _video_pts(segment.path)[0] == pytest.approx(segment.start - origin, abs=1e-6)
+    decoded, _ = decode_audio(assemble([s.path for s in segments], tmp_path / "target.mkv"))
+    assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
+
+
+def test_camera_arriving_late_is_recorded_from_the_next_segment_boundary(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    audio = (0.2 * rng.standard_normal(4 * RATE)).astype(np.float32)
+    recorder = SegmentRecorder(RecordSettings(segment_seconds=1.0, video_wait_s=0.5), tmp_path / "segs",
+                               origin=0.0, fps=30, audio_rate=RATE)
+    pos = _feed_audio(recorder, audio, 0.0, 0, int(1.3 * RATE), 1001)
+    for index in range(39, 120):  # the camera comes up at 1.3 s
+        t = index / 30
+        pos = _feed_audio(recorder, audio, 0.0, pos, int(t * RATE) + 1, 1001)
+        recorder.add_frame(Frame(t, index, np.full((48, 64, 3), index, np.uint8)))
+    _feed_audio(recorder, audio, 0.0, pos, audio.shape[0], 1001)
+    segments = recorder.close()
+
+    assert [_stream_types(s.path) for s in segments] == [["audio"], ["audio"], ["video", "audio"], ["video", "audio"]]
+    assert recorder.frames_before_boundary == 60 - 39  # 1.3 s … 1.97 s fell in the audio-only segment 1
+    assert [s.video_frames for s in segments] == [0, 0, 30, 30]
+    assert _video_pts(segments[2].path)[0] == pytest.approx(2.0, abs=1e-6)
+    with av.open(str(segments[2].path)) as container:
+        first = next(p for p in container.demux(container.streams.video[0]) if p.size)
+        assert first.is_keyframe
+    out = assemble([s.path for s in segments], tmp_path / "target.mkv")
+    assert _video_pts(out)[0] == pytest.approx(2.0, abs=1e-3) and len(_video_pts(out)) == 60
+    decoded, _ = decode_audio(out)
+    assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768

@@ -6,6 +6,12 @@ falls in the segment's span. Timestamps are capture times on the daemon's one cl
 origin, so segments concatenate without re-timing and a lost segment never shifts the others. Matroska carries PCM
 (MP4 cannot), and a segment that was being written when the box lost power is still readable up to its last cluster.
 
+Audio is never held hostage by the camera. A recorder opened without a frame size records audio-only segments (same
+timing, packets and names, only the audio stream); when frames arrive later, video is carried from the next segment
+boundary (a segment either has video from its start, on a key frame, or none). When one stream stops for
+``video_wait_s`` of capture time behind the other, segments are closed on the other stream alone, and new segments are
+opened without the stopped video.
+
 Encoding is synchronous (PyAV/FFmpeg releases the GIL while it encodes): the daemon runs a recorder in its own thread
 behind a bounded queue.
 """
@@ -46,10 +52,21 @@ class SegmentInfo:
     audio_samples: int
 
 
-class _OpenSegment:
-    """One Matroska file being written: its own H.264 encoder (so it starts on a key frame) and audio stream."""
+def encodable_size(image: np.ndarray) -> tuple[int, int] | None:
+    """``(width, height)`` of an H×W×3 uint8 image the encoders take (even, non-zero sides), else None."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        return None
+    height, width = image.shape[:2]
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        return None
+    return width, height
 
-    def __init__(self, index: int, path: Path, settings: RecordSettings, width: int, height: int,
+
+class _OpenSegment:
+    """One Matroska file being written: its own H.264 encoder (so it starts on a key frame), when it carries video,
+    and its audio stream."""
+
+    def __init__(self, index: int, path: Path, settings: RecordSettings, size: tuple[int, int] | None,
                  fps: float, audio_rate: int, audio_channels: int):
         import av
 
@@ -62,6 +79,16 @@ class _OpenSegment:
             self.container = av.open(str(path), mode="w", format="matroska")
         except (av.error.FFmpegError, OSError) as exc:
             raise RecordError(f"cannot create segment {path}: {exc}") from None
+        self.video: av.VideoStream | None = None
+        if size is not None:
+            self._add_video(settings, *size, fps)
+        layout = "mono" if audio_channels == 1 else "stereo"
+        self.audio = self.container.add_stream(settings.audio_codec, rate=audio_rate, layout=layout)
+        self.audio.time_base = Fraction(1, audio_rate)
+        self.audio_rate = audio_rate
+        self.audio_layout = layout
+
+    def _add_video(self, settings: RecordSettings, width: int, height: int, fps: float) -> None:
         rate = Fraction(fps).limit_denominator(1001)
         self.video = self.container.add_stream(settings.video_codec, rate=rate)
         self.video.width = width
@@ -76,15 +103,11 @@ class _OpenSegment:
             # scenecut=0: a segment is exactly one GOP, so segments can be cut, dropped or joined on any boundary.
             self.video.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": str(settings.video_crf),
                                   "x264-params": "scenecut=0"}
-        layout = "mono" if audio_channels == 1 else "stereo"
-        self.audio = self.container.add_stream(settings.audio_codec, rate=audio_rate, layout=layout)
-        self.audio.time_base = Fraction(1, audio_rate)
-        self.audio_rate = audio_rate
-        self.audio_layout = layout
 
     def add_frame(self, image: np.ndarray, pts: int) -> None:
         import av
 
+        assert self.video is not None, "a frame for a segment without video"
         if pts <= self.last_video_pts:  # the muxer needs strictly increasing video timestamps
             return
         self.last_video_pts = pts
@@ -110,6 +133,8 @@ class _OpenSegment:
 
     def close(self) -> None:
         for stream in (self.video, self.audio):
+            if stream is None:
+                continue
             for packet in stream.encode(None):
                 self.container.mux(packet)
         self.container.close()
@@ -120,13 +145,21 @@ class SegmentRecorder:
 
     ``origin`` is the capture time the recording starts at; frames and samples before it are skipped. Segment k
     covers ``[origin + k·S, origin + (k+1)·S)``. At most two segments are open at once (audio and video arrive a
-    little out of step); a segment is closed when both streams have moved past its end, or when a third would open.
-    Retention deletes the oldest segment files beyond ``keep_segments`` or ``max_bytes``.
+    little out of step); a segment is closed when every stream still flowing has moved past its end (a stream
+    ``video_wait_s`` behind the other counts as stopped), or when a third would open. Retention deletes the oldest
+    segment files beyond ``keep_segments`` or ``max_bytes``.
+
+    Without ``width`` and ``height`` the recorder starts audio-only; the first encodable frame sets the size, and
+    video is carried from the next segment that opens (frames for a segment already open without video are
+    counted in ``frames_before_boundary``). The size never changes afterwards: other frames are skipped.
     """
 
-    def __init__(self, settings: RecordSettings, directory: Path, *, origin: float, width: int, height: int,
-                 fps: float, audio_rate: int, audio_channels: int = 1, prefix: str = "seg"):
-        if width <= 0 or height <= 0 or width % 2 or height % 2:
+    def __init__(self, settings: RecordSettings, directory: Path, *, origin: float, width: int | None = None,
+                 height: int | None = None, fps: float, audio_rate: int, audio_channels: int = 1,
+                 prefix: str = "seg"):
+        if (width is None) != (height is None):
+            raise RecordError("give both width and height, or neither for an audio-only start")
+        if width is not None and height is not None and (width <= 0 or height <= 0 or width % 2 or height % 2):
             raise RecordError(f"frame size {width}x{height} cannot be encoded: width and height must be even")
         if audio_channels not in (1, 2):
             raise RecordError(f"{audio_channels} audio channels: the recording carries mono or stereo")
@@ -137,39 +170,55 @@ class SegmentRecorder:
         except OSError as exc:
             raise RecordError(f"cannot create recording directory {self.directory}: {exc}") from None
         self.origin = origin
-        self.size = (width, height)
+        self.size: tuple[int, int] | None = (width, height) if width is not None and height is not None else None
         self.fps = fps
         self.audio_rate = audio_rate
         self.audio_channels = audio_channels
         self.prefix = prefix
         self._open: dict[int, _OpenSegment] = {}
-        self._video_watermark = -math.inf
-        self._audio_watermark = -math.inf
+        # Capture time (from the origin) each stream has reached. A stream that is expected starts at 0: it holds
+        # nothing back (no segment ends at 0) but counts as flowing until it falls video_wait_s behind the other.
+        self._video_watermark = 0.0 if self.size is not None else -math.inf
+        self._audio_watermark = 0.0
+        self._video_flowing = self.size is not None
+        self._audio_flowing = True
         self._pending_audio = np.zeros((0, audio_channels), np.float32)
         self._next_audio_pts: int | None = None
         self.finished: list[SegmentInfo] = []
         self._closed_up_to = -1
         self.frames_skipped = 0
+        self.frames_before_boundary = 0
         self.late_items = 0
         self.audio_gaps = 0
+        self.closed = False
 
     # -- input ---------------------------------------------------------------------------------------------------
     def add_frame(self, frame: Frame) -> None:
+        self._check_open()
         rel = frame.t - self.origin
         if rel < 0:
             return
-        if frame.image.shape[1::-1] != self.size or frame.image.dtype != np.uint8:
+        size = encodable_size(frame.image)
+        if self.size is None and size is not None:
+            self.size = size  # the first frame of an audio-only start: video joins at the next segment
+        if size is None or size != self.size:
             self.frames_skipped += 1
-            log.warning("frame not recorded: wrong size or type", extra=kv(
-                shape=frame.image.shape, dtype=frame.image.dtype, expected=f"{self.size[1]}x{self.size[0]}x3 uint8"))
+            if self.frames_skipped & (self.frames_skipped - 1) == 0:  # 1, 2, 4, 8...: a bad camera cannot flood
+                expected = f"{self.size[1]}x{self.size[0]}x3 uint8" if self.size else "even HxWx3 uint8"
+                log.warning("frame not recorded: wrong size or type", extra=kv(
+                    shape=frame.image.shape, dtype=frame.image.dtype, expected=expected, skipped=self.frames_skipped))
             return
+        self._video_watermark = max(self._video_watermark, rel)
         segment = self._segment_for(self._index_of(rel))
         if segment is not None:
-            segment.add_frame(np.ascontiguousarray(frame.image), round(rel / VIDEO_TIME_BASE))
-        self._video_watermark = max(self._video_watermark, rel)
+            if segment.video is None:
+                self.frames_before_boundary += 1  # the segment opened without video: it joins at the next one
+            else:
+                segment.add_frame(np.ascontiguousarray(frame.image), round(rel / VIDEO_TIME_BASE))
         self._close_finished()
 
     def add_audio(self, block: AudioBlock) -> None:
+        self._check_open()
         if block.rate != self.audio_rate:
             raise RecordError(f"audio block at {block.rate} Hz, the recording is {self.audio_rate} Hz")
         samples = block.samples.reshape(block.frames, -1).astype(np.float32, copy=False)
@@ -210,8 +259,8 @@ class SegmentRecorder:
         while len(self._open) >= 2:
             self._finish(min(self._open))
         path = self.directory / f"{self.prefix}-{index:06d}.mkv"
-        segment = _OpenSegment(index, path, self.settings, *self.size, self.fps, self.audio_rate,
-                               self.audio_channels)
+        size = self.size if self._video_present() else None
+        segment = _OpenSegment(index, path, self.settings, size, self.fps, self.audio_rate, self.audio_channels)
         self._open[index] = segment
         return segment
 
@@ -228,10 +277,38 @@ class SegmentRecorder:
                 segment.add_audio(packet, pts)
             self._audio_watermark = max(self._audio_watermark, self._next_audio_pts / self.audio_rate)
 
+    def _newest(self) -> float:
+        return max(self._video_watermark, self._audio_watermark)
+
+    def _video_present(self) -> bool:
+        """Video has a size and is flowing: it has not fallen ``video_wait_s`` behind the audio."""
+        return self.size is not None and self._video_watermark >= self._newest() - self.settings.video_wait_s
+
+    def _audio_present(self) -> bool:
+        return self._audio_watermark >= self._newest() - self.settings.video_wait_s
+
     def _close_finished(self) -> None:
-        both = min(self._video_watermark, self._audio_watermark)
+        video, audio = self._video_present(), self._audio_present()
+        if video != self._video_flowing:
+            self._video_flowing = video
+            if video:
+                assert self.size is not None
+                log.info("video flows: recorded from the next segment that opens",
+                         extra=kv(at_s=round(self._video_watermark, 3), size=f"{self.size[0]}x{self.size[1]}"))
+            else:
+                log.warning("video stopped: segments close on the audio alone", extra=kv(
+                    last_frame_s=round(self._video_watermark, 3), audio_s=round(self._audio_watermark, 3)))
+        if audio != self._audio_flowing:
+            self._audio_flowing = audio
+            if audio:
+                log.info("audio flows again", extra=kv(at_s=round(self._audio_watermark, 3)))
+            else:
+                log.warning("audio stopped: segments close on the video alone", extra=kv(
+                    last_audio_s=round(self._audio_watermark, 3), video_s=round(self._video_watermark, 3)))
+        # Close what every flowing stream has passed; at least one flows (the newest).
+        edge = min(w for w, flowing in ((self._video_watermark, video), (self._audio_watermark, audio)) if flowing)
         for index in sorted(self._open):
-            if (index + 1) * self.settings.segment_seconds <= both:
+            if (index + 1) * self.settings.segment_seconds <= edge:
                 self._finish(index)
 
     def _finish(self, index: int) -> None:
@@ -258,8 +335,16 @@ class SegmentRecorder:
             oldest.unlink(missing_ok=True)
             log.info("segment deleted by retention", extra=kv(path=oldest.name))
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RecordError("the recorder is closed")
+
     def close(self) -> list[SegmentInfo]:
-        """Flush the last audio, close every open segment, and return all segments written."""
+        """Flush the last audio, close every open segment, and return all segments written. Closing twice is
+        harmless; adding after closing raises :class:`RecordError`."""
+        if self.closed:
+            return list(self.finished)
+        self.closed = True
         if self._next_audio_pts is not None:
             self._flush_audio_packets(final=True)
         for index in sorted(self._open):
@@ -271,25 +356,29 @@ def assemble(segment_paths: Iterable[Path], out_path: Path) -> Path:
     """Join segment files into one target recording by copying their packets (no re-encoding).
 
     The segments' timestamps are already on one timeline, so packets are copied as they are; a missing segment
-    leaves a gap in time rather than shifting what follows.
+    leaves a gap in time rather than shifting what follows. Segments without video (the camera was missing) are
+    joined too: the recording has a video track when any segment has one, and audio-only stretches have no frames.
     """
     import av
 
     paths = [Path(p) for p in segment_paths]
     if not paths:
         raise RecordError("no segments to assemble")
-    with av.open(str(paths[0])) as first:
-        in_video = first.streams.video[0]
-        in_audio = first.streams.audio[0]
-        out = av.open(str(out_path), mode="w", format="matroska")
-        out_video = out.add_stream_from_template(in_video)
-        out_audio = out.add_stream_from_template(in_audio)
+    out = av.open(str(out_path), mode="w", format="matroska")
     try:
+        outputs: dict[str, av.stream.Stream] = {}
+        for kind in ("video", "audio"):  # the first segment that has a stream of the kind defines the track
+            for path in paths:
+                with av.open(str(path)) as segment:
+                    found = getattr(segment.streams, kind)
+                    if found:
+                        outputs[kind] = out.add_stream_from_template(found[0])
+                        break
         for path in paths:
             with av.open(str(path)) as segment:
-                streams = {segment.streams.video[0].index: out_video, segment.streams.audio[0].index: out_audio}
+                streams = {s.index: outputs[s.type] for s in segment.streams if s.type in outputs}
                 for packet in segment.demux():
-                    if packet.dts is None:
+                    if packet.dts is None or packet.stream_index not in streams:
                         continue
                     packet.stream = streams[packet.stream_index]
                     out.mux(packet)

@@ -27,6 +27,10 @@ class RecordSettings(Section):
     """Audio in the segments: PCM (no encoder latency) or lossless FLAC (half the size)."""
     audio_packet_frames: int = Field(default=1024, ge=64, le=16384)
     """Samples per audio packet; the recording carries audio in packets of this fixed size."""
+    video_wait_s: float = Field(default=3.0, gt=0, le=30)
+    """How long the recording waits for the other stream. With no frame this long after the first audio (no camera,
+    or a broken one) the recording starts audio-only from that first audio; a camera that comes later is carried from
+    the next segment boundary. When one stream stops this long behind the other, segments close on the other alone."""
     keep_segments: int = Field(default=900, ge=1)
     """Retention: the oldest segment files beyond this count are deleted (900 × 4 s = 1 h)."""
     max_bytes: int = Field(default=4 * 1024**3, gt=0)
