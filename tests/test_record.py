@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from liverec_edge.config import config_from_dict
+from liverec_edge.control.state import ControlState
 from liverec_edge.media import decode_audio, iter_video_frames
+from liverec_edge.pipeline import TOPIC_AUDIO, TOPIC_FRAMES, EventBus, StageContext
 from liverec_edge.record.segments import RecordError, SegmentRecorder, assemble
 from liverec_edge.record.settings import RecordSettings
+from liverec_edge.record.stage import RecordStage
 from liverec_edge.types import AudioBlock, Frame
 
 RATE = 48_000
@@ -209,5 +215,113 @@ def test_camera_arriving_late_is_recorded_from_the_next_segment_boundary(tmp_pat
         assert first.is_keyframe
     out = assemble([s.path for s in segments], tmp_path / "target.mkv")
     assert _video_pts(out)[0] == pytest.approx(2.0, abs=1e-3) and len(_video_pts(out)) == 60
+    decoded, _ = decode_audio(out)
+    assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
+
+
+def _stage_context(directory: Path, **record) -> tuple[StageContext, EventBus]:
+    config = config_from_dict({"record": {"enabled": True, "directory": str(directory), **record}})
+    bus = EventBus()
+    return StageContext(config, bus=bus, control=ControlState(armed=False)), bus
+
+
+def _written(directory: Path) -> list[Path]:
+    return sorted(directory.glob("seg-*.mkv"))
+
+
+def test_stage_without_a_camera_records_the_audio_from_its_first_sample(tmp_path: Path, shared_media: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    speech, _ = decode_audio(shared_media / "speech/jfk.wav", RATE)
+    audio = 0.8 * speech[: int(2.5 * RATE)]
+    origin = 1000.0
+    directory = tmp_path / "rec"
+
+    async def scenario() -> None:
+        ctx, bus = _stage_context(directory, segment_seconds=1.0, video_wait_s=0.5)
+        stage = RecordStage()
+        await stage.start(ctx)
+        task = asyncio.create_task(stage.run(ctx))  # the stage as the daemon runs it: no frame ever comes
+        pos = 0
+        while pos < audio.shape[0]:
+            block = audio[pos:pos + 11_999]
+            bus.publish(TOPIC_AUDIO, AudioBlock(origin + pos / RATE, block[:, None], RATE))
+            pos += block.shape[0]
+            await asyncio.sleep(0.11)
+        await asyncio.sleep(0.25)
+        assert stage.segments_written >= 1, "segments are closed while the recording runs, not only at the end"
+        assert stage.health()["audio_only"] is True
+        await stage.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    with caplog.at_level(logging.INFO, logger="liverec_edge.record"):
+        asyncio.run(scenario())
+    segments = _written(directory)
+    assert [p.name for p in segments] == ["seg-000000.mkv", "seg-000001.mkv", "seg-000002.mkv"]
+    assert all(_stream_types(p) == ["audio"] for p in segments)
+    decoded, _ = decode_audio(assemble(segments, tmp_path / "target.mkv"))
+    # The recording starts at the first audio although it waited 0.5 s for a camera: nothing lost at the start.
+    assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
+    assert sum("no video: recording audio-only" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_stage_stopped_while_waiting_for_the_camera_keeps_that_audio(tmp_path: Path) -> None:
+    audio = np.sin(2 * np.pi * 440 * np.arange(int(0.3 * RATE)) / RATE).astype(np.float32) * 0.5
+    directory = tmp_path / "rec"
+
+    async def scenario() -> None:
+        ctx, bus = _stage_context(directory)  # the default wait (longer than the run)
+        stage = RecordStage()
+        await stage.start(ctx)
+        for pos in range(0, audio.shape[0], 4800):
+            bus.publish(TOPIC_AUDIO, AudioBlock(7.0 + pos / RATE, audio[pos:pos + 4800, None], RATE))
+            await stage.step(ctx)
+        assert stage.recorder is None  # still waiting for a frame
+        await stage.stop()
+        await stage.stop()  # idempotent
+
+    asyncio.run(scenario())
+    segments = _written(directory)
+    assert len(segments) == 1
+    decoded, _ = decode_audio(segments[0])
+    assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
+
+
+def test_stage_starts_at_the_first_audio_and_closes_on_the_audio_after_the_camera_dies(
+        tmp_path: Path, shared_media: Path) -> None:
+    speech, _ = decode_audio(shared_media / "speech/librispeech_3436-172162-0000.ogg", RATE)
+    audio = 0.5 * speech[: int(4.2 * RATE)]
+    origin = 50.0
+    directory = tmp_path / "rec"
+    tick = 4800  # capture publishes audio about every 0.1 s
+    camera = range(12, 48)  # frames 0.4 s … 1.57 s after the first audio (within the wait), then the camera dies
+
+    async def scenario() -> None:
+        ctx, bus = _stage_context(directory, segment_seconds=1.0, video_wait_s=0.5)
+        stage = RecordStage()
+        await stage.start(ctx)
+        next_frame = camera.start
+        for pos in range(0, audio.shape[0], tick):
+            bus.publish(TOPIC_AUDIO, AudioBlock(origin + pos / RATE, audio[pos:pos + tick, None], RATE))
+            fed_s = min(pos + tick, audio.shape[0]) / RATE
+            while next_frame in camera and next_frame / 30 < fed_s:
+                image = np.full((48, 64, 3), 5 * next_frame, np.uint8)
+                bus.publish(TOPIC_FRAMES, Frame(origin + next_frame / 30, next_frame, image))
+                next_frame += 1
+            await stage.step(ctx)
+            if fed_s > (camera.stop - 1) / 30 + 0.5 + 1024 / RATE:  # the camera counts as dead: audio closes
+                assert stage.segments_written >= int((fed_s - 1024 / RATE) // 1.0)
+        await stage.stop()
+
+    asyncio.run(scenario())
+    segments = _written(directory)
+    assert len(segments) == 5
+    # Segment 2 opened 0.43 s after the last frame, within the wait: it has a video track, but no frames in it.
+    assert [_stream_types(p) for p in segments] == [["video", "audio"]] * 3 + [["audio"]] * 2
+    assert _video_pts(segments[2]) == []
+    # Segment 0 starts at the first audio; its video starts at the first frame, on a key frame.
+    assert _video_pts(segments[0])[0] == pytest.approx(0.4, abs=1e-6)
+    out = assemble(segments, tmp_path / "target.mkv")
+    assert len(_video_pts(out)) == len(camera)
     decoded, _ = decode_audio(out)
     assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
