@@ -219,6 +219,52 @@ def test_camera_arriving_late_is_recorded_from_the_next_segment_boundary(tmp_pat
     assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
 
 
+def test_camera_back_after_an_outage_and_audio_stopping_are_recorded_cleanly(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(3)
+    audio = (0.2 * rng.standard_normal(int(4.5 * RATE))).astype(np.float32)
+    recorder = SegmentRecorder(RecordSettings(segment_seconds=1.0, video_wait_s=0.5), tmp_path / "segs",
+                               origin=0.0, width=64, height=48, fps=30, audio_rate=RATE)
+    # Video 0–1 s, an outage, video again from 2.5 s to the end (6 s); the audio stops at 4.5 s.
+    shown = [i for i in range(180) if i < 30 or i >= 75]
+    pos = 0
+    with caplog.at_level(logging.INFO, logger="liverec_edge.record.segments"):
+        for index in shown:
+            t = index / 30
+            pos = _feed_audio(recorder, audio, 0.0, pos, int(t * RATE) + 1, 960)
+            recorder.add_frame(Frame(t, index, np.full((48, 64, 3), index, np.uint8)))
+            if t > 4.5 + 0.5 + 1 / 30:  # the audio has stopped: the video alone closes segments
+                assert {0, 1, 2, 3} <= {s.index for s in recorder.finished}
+                assert int(t // 1.0) - 1 in {s.index for s in recorder.finished}
+        segments = recorder.close()
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("video stopped") for m in messages) == 1
+    assert sum(m.startswith("video flows") for m in messages) == 1
+    assert sum(m.startswith("audio stopped") for m in messages) == 1
+    # Segment 1 opened while the camera still counted as flowing (empty video track), segment 2 without video;
+    # the camera came back at 2.5 s, inside segment 2: video again from segment 3, on its key frame at 3.0 s.
+    assert [_stream_types(s.path) for s in segments] == (
+        [["video", "audio"]] * 2 + [["audio"]] + [["video", "audio"]] * 3)
+    assert recorder.frames_before_boundary == 90 - 75
+    assert _video_pts(segments[3].path)[0] == pytest.approx(3.0, abs=1e-6)
+    assert [s.video_frames for s in segments] == [30, 0, 0, 30, 30, 30]
+    assert sum(s.audio_samples for s in segments) == audio.shape[0]
+
+
+def test_an_audio_only_recorder_skips_frames_it_cannot_encode(tmp_path: Path) -> None:
+    recorder = SegmentRecorder(RecordSettings(segment_seconds=1.0), tmp_path, origin=0.0, fps=30, audio_rate=RATE)
+    recorder.add_audio(AudioBlock(0.0, np.zeros((RATE, 1), np.float32), RATE))
+    recorder.add_frame(Frame(1.2, 0, np.zeros((481, 641, 3), np.uint8)))  # odd size
+    recorder.add_frame(Frame(1.3, 1, np.zeros((480, 640), np.uint8)))  # grey
+    assert recorder.frames_skipped == 2 and recorder.size is None
+    recorder.add_audio(AudioBlock(1.0, np.zeros((RATE, 1), np.float32), RATE))
+    segments = recorder.close()
+    assert [_stream_types(s.path) for s in segments] == [["audio"], ["audio"]]
+    with pytest.raises(RecordError, match="closed"):
+        recorder.add_audio(AudioBlock(2.0, np.zeros((10, 1), np.float32), RATE))
+
+
 def _stage_context(directory: Path, **record) -> tuple[StageContext, EventBus]:
     config = config_from_dict({"record": {"enabled": True, "directory": str(directory), **record}})
     bus = EventBus()

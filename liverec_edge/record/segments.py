@@ -312,6 +312,11 @@ class SegmentRecorder:
                 self._finish(index)
 
     def _finish(self, index: int) -> None:
+        pending_at = self._next_audio_pts
+        if (self._pending_audio.shape[0] and pending_at is not None
+                and self._index_of(pending_at / self.audio_rate) <= index):
+            # The audio stopped (or lags) inside this segment: its last samples go in as a short packet, not lost.
+            self._flush_audio_packets(final=True)
         segment = self._open.pop(index)
         segment.close()
         self._closed_up_to = max(self._closed_up_to, index)
