@@ -292,3 +292,88 @@ def test_a_still_hand_keeps_its_landmarks_and_a_moving_one_is_measured(
     assert fresh_per_frame.count(0) >= 3 and sum(fresh_per_frame) <= 2 * 2
     results = tracker.track(_view(frames[22], 22))  # the hands have moved on: measured now
     assert all(r.attrs["reused"] == 0.0 for r in results if r.detected)
+
+
+#: Half a moving hand per frame, every tracked hand counted as moving, faces and hands only (no pose seeding).
+HALF_A_HAND = VisionSettings(frame_budget_ms=1e6, hand_still_threshold=0.0, hands_per_frame=0.5, parts=("face", "hand"))
+
+
+def test_half_a_hand_per_frame_measures_one_hand_every_other_frame(
+    vision_models: Path, asl_clips: dict[str, list[np.ndarray]]
+):
+    """hungry.mkv, both hands up and tracked: at hands_per_frame 0.5 the hand-landmark model runs on alternate frames
+    only, on the two hands in turn; each waits three frames and is reported (repeated, marked) on every frame."""
+    analyser = PartAnalyser(HALF_A_HAND, vision_models)
+    frames = asl_clips["hungry"]
+    for i in range(9, 13):
+        analyser.analyse(Frame(i / 30.0, i, frames[i]))
+    hands = analyser.detectors["hand"]
+    assert isinstance(hands, HandTracker) and hands.tracked_count == 2
+    runs, measured, oldest = [], [], []
+    for i in range(13, 21):
+        results = [r for r in analyser.analyse(Frame(i / 30.0, i, frames[i])) if r.part == "hand"]
+        assert len(results) == 2 and all(r.detected and r.frame_index == i for r in results)
+        runs.append(analyser.last_model_runs.get("hand_landmark_lite.tflite", 0))
+        measured += [r.instance for r in results if r.attrs["reused"] == 0.0]
+        oldest.append(max(r.attrs["age_frames"] for r in results))
+    assert runs in ([0, 1] * 4, [1, 0] * 4), runs
+    assert measured == [measured[0], 1 - measured[0]] * 2  # the longest-waiting first: strict turns
+    assert max(oldest) == 3.0
+    assert analyser.stats()["hand"]["skipped"] == 0
+
+
+def test_a_fraction_of_a_hand_carries_to_the_next_frames(vision_models: Path, asl_clips: dict[str, list[np.ndarray]]):
+    """At hands_per_frame 0.67 the left-over fraction carries: two frames in three measure a hand, none measures two."""
+    settings = HALF_A_HAND.model_copy(update={"hands_per_frame": 0.67})
+    analyser = PartAnalyser(settings, vision_models)
+    frames = asl_clips["hungry"]
+    for i in range(9, 13):
+        analyser.analyse(Frame(i / 30.0, i, frames[i]))
+    hands = analyser.detectors["hand"]
+    assert isinstance(hands, HandTracker) and hands.tracked_count == 2
+    runs = []
+    for i in range(13, 22):
+        analyser.analyse(Frame(i / 30.0, i, frames[i]))
+        assert hands.tracked_count == 2
+        runs.append(hands.last_updates)
+    assert sorted(runs) == [0] * 3 + [1] * 6, runs
+    assert all(runs[k : k + 3].count(1) == 2 for k in range(0, 9, 3)), runs
+
+
+def test_hand_credit_is_not_saved_up_while_no_hand_is_tracked(
+    vision_models: Path, asl_clips: dict[str, list[np.ndarray]]
+):
+    """An empty room for 12 frames, then the presenter with both hands up: the frames without a hand leave no credit
+    behind, so the two hands found are measured one at a time on alternate frames, not both at once to catch up."""
+    from PIL import Image
+
+    room = np.asarray(Image.fromarray(asl_clips["eat"][0][:, 430:]).resize((640, 480)))
+    frames = [room] * 12 + asl_clips["hungry"][9:21]
+    analyser = PartAnalyser(HALF_A_HAND, vision_models)
+    hands = analyser.detectors["hand"]
+    assert isinstance(hands, HandTracker)
+    runs = []
+    for i, image in enumerate(frames):
+        analyser.analyse(Frame(i / 30.0, i, image))
+        if i >= 12:
+            assert hands.tracked_count == 2, i
+            runs.append(hands.last_updates)  # runs on hands tracked from earlier frames
+    assert runs[1:] in ([0, 1] * 5 + [0], [1, 0] * 5 + [1]), runs
+
+
+def test_a_hand_starved_below_one_per_frame_waits_in_proportion(
+    vision_models: Path, asl_clips: dict[str, list[np.ndarray]]
+):
+    """With no time for any hand, at hands_per_frame 0.5 tracked moving hands repeat for at most four frames (the
+    two-frame limit at one hand per frame, scaled), then are measured again."""
+    tracker = HandTracker(HALF_A_HAND, vision_models)
+    frames = asl_clips["hungry"]
+    for i in range(9, 12):
+        tracker.process(_view(frames[i], i))
+    assert tracker.tracked_count == 2
+    ages = []
+    for i in range(12, 22):
+        results = tracker.track(_view(frames[i], i), limit=0)
+        tracker.no_search()
+        ages.append(sorted(r.attrs["age_frames"] for r in results))
+    assert ages == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0], [4.0, 4.0], [0.0, 0.0]] * 2

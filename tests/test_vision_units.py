@@ -230,9 +230,11 @@ def test_missing_and_wrong_models_are_model_errors(vision_models: Path, tmp_path
 def test_vision_settings_from_config():
     config = config_from_dict({"vision": {"parts": ["face", "pose"], "pose_every_n": 5, "hand_model": "full"}})
     assert config.vision.parts == ("face", "pose") and config.vision.pose_every_n == 5
+    assert config_from_dict({"vision": {"hands_per_frame": 0.5}}).vision.hands_per_frame == 0.5
     for bad, key in [({"parts": ["face", "feet"]}, "vision.parts"), ({"pose_every_n": 0}, "vision.pose_every_n"),
                      ({"face_range": "medium"}, "vision.face_range"), ({"parts": ["face", "face"]}, "vision"),
-                     ({"frame_budget": 3}, "vision.frame_budget")]:
+                     ({"frame_budget": 3}, "vision.frame_budget"), ({"hands_per_frame": 0.2}, "vision.hands_per_frame"),
+                     ({"hands_per_frame": 5}, "vision.hands_per_frame")]:
         with pytest.raises(ConfigError) as info:
             config_from_dict({"vision": bad})
         assert any(p.startswith(key) for p in info.value.problems), info.value.problems

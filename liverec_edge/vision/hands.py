@@ -13,8 +13,8 @@ Each hand result (``instance`` = its tracking slot, stable while the hand stays 
 - ``attrs``: ``handedness`` (0 = the person's left hand, 1 = right, for an unmirrored camera; see
   ``VisionSettings.mirrored``), ``handedness_score`` (probability of right), ``tracked`` (1 when the crop came from
   the previous frame's landmarks, 0 when from palm detection this frame), ``score`` (hand-presence probability),
-  ``cx``, ``cy`` (landmark centroid, normalised); ``reused`` (1 when the scheduler had no time to update this hand
-  on this frame and repeats its last result) and ``age_frames``.
+  ``cx``, ``cy`` (landmark centroid, normalised); ``reused`` (1 when this hand was not measured on this frame —
+  still, not its turn, or no time — and repeats its last result) and ``age_frames``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ WRIST, INDEX_MCP, MIDDLE_MCP, RING_MCP = 0, 5, 9, 13
 #: A new palm overlapping a tracked hand's crop by more than this is the same hand (mediapipe's association: 0.5).
 SAME_HAND_IOU = 0.5
 #: A moving tracked hand the scheduler skipped this many frames in a row is updated on the next regardless of the
-#: budget: a crop that old may no longer hold the hand.
+#: budget: a crop that old may no longer hold the hand. Below one hand per frame (``hands_per_frame``) hands wait
+#: longer by design, and the limit grows in proportion (see :func:`max_hand_age`).
 MAX_HAND_AGE_FRAMES = 2
 #: Size of the thumbnail of a hand's crop compared between frames to tell a still hand from a moving one: one tiny
 #: affine warp (~50 µs) against a ~7 ms landmark run.
@@ -106,6 +107,7 @@ class HandTracker:
         self.anchors = ssd_anchors(PALM_ANCHORS)
         self._hands: list[TrackedHand] = []
         self._frames_since_palm = settings.palm_every_n  # search on the first frame
+        self._max_age = max_hand_age(settings.hands_per_frame)
         #: Landmark runs made by the last :meth:`track` call (the scheduler times per run).
         self.last_updates = 0
 
@@ -148,16 +150,16 @@ class HandTracker:
 
         A hand whose crop has barely changed since its last measurement (``hand_still_threshold``) is still and keeps
         its landmarks until ``hand_refresh_n`` frames have passed. Of the moving hands at most ``limit`` are measured
-        (the scheduler's hands per frame and time left), the longest-waiting first; a moving hand left waiting
-        ``MAX_HAND_AGE_FRAMES`` is measured regardless. Hands not measured repeat their last result with
-        ``reused`` = 1 and ``age_frames``, and keep their crop.
+        (the scheduler's hands this frame and time left), the longest-waiting first; a moving hand left waiting
+        :func:`max_hand_age` frames is measured regardless (and counts against ``limit``). Hands not measured repeat
+        their last result with ``reused`` = 1 and ``age_frames``, and keep their crop.
         """
         s = self.settings
         motion = {id(hand): self._motion(view, hand) for hand in self._hands}
 
         def overdue(hand: TrackedHand) -> bool:
             still = motion[id(hand)] < s.hand_still_threshold
-            return hand.last is None or hand.age >= (s.hand_refresh_n if still else MAX_HAND_AGE_FRAMES)
+            return hand.last is None or hand.age >= (s.hand_refresh_n if still else self._max_age)
 
         update = {id(h) for h in self._hands if overdue(h)}
         moving = [h for h in self._hands if id(h) not in update and motion[id(h)] >= s.hand_still_threshold]
@@ -304,6 +306,13 @@ class HandTracker:
         }
         result = PartResult("hand", view.t, view.index, True, score, box, landmarks.astype(np.float32), attrs, slot)
         return result, roi_from_landmarks(points)
+
+
+def max_hand_age(hands_per_frame: float) -> int:
+    """Frames a moving hand may go unmeasured before it is measured regardless of the schedule and budget:
+    ``MAX_HAND_AGE_FRAMES`` at one hand per frame or more, scaled by 1 / ``hands_per_frame`` below it, so that at
+    0.5 two moving hands still take turns every other frame (each waits three frames) instead of being forced."""
+    return math.ceil(MAX_HAND_AGE_FRAMES / min(1.0, hands_per_frame) - 1e-9)
 
 
 def roi_from_landmarks(points: np.ndarray) -> RotatedRect:

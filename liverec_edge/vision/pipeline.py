@@ -4,10 +4,13 @@ Per frame, in order of what the behaviour stage needs most:
 
 1. **face** — every frame, never skipped: the mesh (~1.2 ms) on a crop tracked from the previous frame's mesh, the
    detector (~1.1 ms) every ``face_detect_every_n`` frames and whenever the face is lost.
-2. **hands, tracking** — the landmark model on hands tracked from their previous landmarks (~4 ms a hand, as much
-   as the face): a hand whose crop has not changed since it was last measured is still and keeps its landmarks
-   (re-measured every ``hand_refresh_n`` frames); of the moving hands, ``hands_per_frame`` (as many as fit in the
-   time left), the longest-waiting first. Hands not measured repeat their last result marked ``reused``.
+2. **hands, tracking** — the landmark model on hands tracked from their previous landmarks (~4 ms a hand, about
+   three face meshes): a hand whose crop has not changed since it was last measured is still and keeps its landmarks
+   (re-measured every ``hand_refresh_n`` frames); of the moving hands, ``hands_per_frame`` on average (a fraction
+   spreads the runs: 0.5 measures one hand every other frame; each frame earns the rate, spends the whole hands
+   earned and carries only the remaining fraction), as many as fit in the time left, the longest-waiting first; a
+   moving hand is measured regardless once it has waited :func:`~liverec_edge.vision.hands.max_hand_age` frames.
+   Hands not measured repeat their last result marked ``reused``.
 3. **pose** — every ``pose_every_n`` frames (a tracked run is one ~14 ms landmark inference; re-acquiring adds the
    ~10 ms detector); frames in between repeat the last pose result with ``attrs["reused"] = 1`` and
    ``attrs["age_frames"]``.
@@ -60,6 +63,8 @@ class PartAnalyser:
         self._last: dict[str, list[PartResult]] = {}
         self._last_fresh_index: dict[str, int] = {}
         self._frames_since_pose = settings.pose_every_n  # pose runs on the first frame
+        #: Fraction of a moving-hand measurement carried to the next frame (see :meth:`_hand_allowance`).
+        self._hand_credit = 0.0
         self._last_t: float | None = None
         #: Wall and CPU milliseconds per model, and in total, of the last analysed frame (for benchmarks and logs).
         self.last_model_ms: dict[str, float] = {}
@@ -81,6 +86,7 @@ class PartAnalyser:
             detector.reset()
         self._last.clear()
         self._frames_since_pose = self.settings.pose_every_n
+        self._hand_credit = 0.0
         self._last_t = None
 
     def analyse(self, frame: Frame) -> list[PartResult]:
@@ -108,11 +114,11 @@ class PartAnalyser:
         pose = self.detectors.get("pose")
         hand_results: list[PartResult] = []
         if isinstance(hands, HandTracker):
-            # Up to hands_per_frame moving hands, as many as fit in the time left, the longest-waiting first; still
-            # hands and the rest repeat their last result.
+            # This frame's share of hands_per_frame moving hands, as many as fit in the time left, the longest-waiting
+            # first; still hands and the rest repeat their last result.
             room = budget - (time.perf_counter() - start) * 1000.0
             per_hand = self._cost_ms.get("hand_track", 0.0)
-            wanted = min(hands.tracked_count, self.settings.hands_per_frame)
+            wanted = min(hands.tracked_count, self._hand_allowance())
             fitting = wanted if per_hand <= 0 else min(wanted, int(room // per_hand))
             if fitting < wanted:
                 self._stats["hand"]["skipped"] += 1
@@ -170,6 +176,16 @@ class PartAnalyser:
         return results
 
     # -- helpers -------------------------------------------------------------------------------------------------
+
+    def _hand_allowance(self) -> int:
+        """Moving hands this frame may measure: each frame earns ``hands_per_frame`` and spends the whole hands earned
+        (0.5: one hand every other frame; 0.67: two frames in three). Only the fraction of a hand carries over:
+        allowance not spent because no hand was tracked or moving, or for time, is dropped rather than piled up,
+        and hands measured regardless (overdue) do not run the credit into debt."""
+        credit = self._hand_credit + self.settings.hands_per_frame
+        whole = int(credit + 1e-9)  # three thirds make one hand, not 0.999…
+        self._hand_credit = max(0.0, credit - whole)
+        return whole
 
     def _timed(
         self, stage: str, part: str | None, run: Any, view: FrameView, per: Callable[[], int] | None = None

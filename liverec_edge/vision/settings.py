@@ -33,7 +33,7 @@ class VisionSettings(Section):
     palm_model: Literal["lite", "full"] = "lite"
     """Palm detector variant: ``lite`` is faster, ``full`` finds smaller and more turned hands."""
     hand_model: Literal["lite", "full"] = "lite"
-    """Hand-landmark variant run on every tracked hand every frame: ``lite`` ~4 ms, ``full`` ~2× that."""
+    """Hand-landmark variant run on the tracked hands (see ``hands_per_frame``): ``lite`` ~4 ms, ``full`` ~2× that."""
     num_threads: int = Field(default=1, ge=1, le=8)
     """Interpreter threads per model; 1 leaves the other cores to audio and capture."""
     max_hands: int = Field(default=2, ge=0, le=4)
@@ -41,10 +41,14 @@ class VisionSettings(Section):
     palm_every_n: int = Field(default=3, ge=1, le=300)
     """While fewer than ``max_hands`` hands are tracked, look for new ones (palm detection) every this many frames;
     tracked hands are followed from their previous landmarks without it."""
-    hands_per_frame: int = Field(default=1, ge=1, le=4)
-    """Most tracked hands whose landmarks are measured on one frame; the others repeat their last result (marked
-    ``reused``) and are measured on the next frame, the longest-waiting first. Each hand-landmark run costs about as
-    much as the face; 1 keeps steady-state frames at face + one hand, and two moving hands take turns."""
+    hands_per_frame: float = Field(default=1.0, ge=0.25, le=4)
+    """Moving tracked hands whose landmarks are measured per frame, on average: a fraction spreads the runs out (0.5:
+    one hand every other frame; 0.67: two frames in three) and whole hands not spent for lack of a moving hand are
+    not saved up. Hands not measured repeat their last result (marked ``reused``) and are measured later, the
+    longest-waiting first; a moving hand waits at most two frames at 1 or more, proportionally longer below 1
+    (four frames at 0.5). Each hand-landmark run costs about 3× the face mesh; 1 keeps steady-state frames at face +
+    one hand, and two moving hands take turns. Below 1 the repeated landmarks lag a moving hand: the accuracy each
+    value costs is in ``models/vision/README.md``."""
     hand_still_threshold: float = Field(default=3.0, ge=0)
     """A tracked hand whose crop has changed by less than this since its landmarks were last measured (mean absolute
     difference of a 16×16 thumbnail, in 0–255 levels) is still: it keeps its landmarks, marked ``reused``, and frees
