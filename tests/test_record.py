@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -14,7 +15,7 @@ from liverec_edge.config import config_from_dict
 from liverec_edge.control.state import ControlState
 from liverec_edge.media import decode_audio, iter_video_frames
 from liverec_edge.pipeline import TOPIC_AUDIO, TOPIC_FRAMES, EventBus, StageContext
-from liverec_edge.record.segments import RecordError, SegmentRecorder, assemble
+from liverec_edge.record.segments import RecordError, SegmentInfo, SegmentRecorder, assemble
 from liverec_edge.record.settings import RecordSettings
 from liverec_edge.record.stage import RecordStage
 from liverec_edge.types import AudioBlock, Frame
@@ -25,8 +26,9 @@ RATE = 48_000
 def _record(tmp_path: Path, frames: list[tuple[float, np.ndarray]], audio: np.ndarray, origin: float,
             audio_block: int = 1000, **settings) -> list:
     height, width = frames[0][1].shape[:2]
+    wall = {"origin_wall_time": settings.pop("wall_time")} if "wall_time" in settings else {}
     recorder = SegmentRecorder(RecordSettings(**settings), tmp_path, origin=origin, width=width, height=height,
-                               fps=30, audio_rate=RATE)
+                               fps=30, audio_rate=RATE, **wall)
     # Interleave the two streams the way capture delivers them: by time, audio in odd-sized blocks.
     audio_pos = 0
     for index, (t, image) in enumerate(frames):
@@ -95,8 +97,105 @@ def test_assembled_recording_keeps_audio_samples_and_sync(tmp_path: Path, shared
 def test_retention_keeps_only_the_newest_segments(tmp_path: Path) -> None:
     frames = [(i / 30, np.full((64, 64, 3), i % 255, np.uint8)) for i in range(150)]
     audio = np.zeros(150 * RATE // 30, np.float32)
-    _record(tmp_path, frames, audio, 0.0, segment_seconds=1.0, keep_segments=2)
-    assert sorted(p.name for p in tmp_path.glob("seg-*.mkv")) == ["seg-000003.mkv", "seg-000004.mkv"]
+    segments = _record(tmp_path, frames, audio, 0.0, segment_seconds=1.0, keep_segments=2)
+    recording = segments[0].recording
+    assert sorted(p.name for p in tmp_path.glob("seg-*.mkv")) == [f"seg-{recording}-000003.mkv",
+                                                                   f"seg-{recording}-000004.mkv"]
+
+
+def test_a_restart_starts_a_new_recording_beside_the_earlier_one(tmp_path: Path) -> None:
+    """The daemon (or the record stage) restarts: a new recorder on the same directory, a new origin. The first
+    recording's files stay as they were; each recording assembles on its own to continuous audio and video."""
+    directory = tmp_path / "rec"
+    rng = np.random.default_rng(11)
+    first_audio = (0.2 * rng.standard_normal(int(2.5 * RATE))).astype(np.float32)
+    second_audio = (0.2 * rng.standard_normal(int(1.5 * RATE))).astype(np.float32)
+    first_frames = [(10.0 + i / 30, np.full((48, 64, 3), 40, np.uint8)) for i in range(75)]
+    second_frames = [(3.0 + i / 30, np.full((48, 64, 3), 200, np.uint8)) for i in range(45)]
+
+    first = _record(directory, first_frames, first_audio, 10.0, segment_seconds=1.0)
+    written = {s.path: s.path.read_bytes() for s in first}
+    second = _record(directory, second_frames, second_audio, 3.0, segment_seconds=1.0)  # within the same second
+
+    assert len(first) == 3 and len(second) == 2
+    names = sorted(p.name for p in directory.glob("seg-*.mkv"))
+    assert names == [s.path.name for s in first + second], "a restart wrote over the earlier recording"
+    assert all(path.read_bytes() == data for path, data in written.items())
+    for n, (segments, audio, n_frames, shade) in enumerate(((first, first_audio, 75, 40),
+                                                             (second, second_audio, 45, 200))):
+        out = assemble([s.path for s in segments], tmp_path / f"target{n}.mkv")
+        decoded, _ = decode_audio(out)
+        assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
+        video = list(iter_video_frames(out))
+        assert len(video) == n_frames
+        assert all(abs(float(image.mean()) - shade) < 8 for _, image in video)
+        assert np.allclose(np.diff([t for t, _ in video]), 1 / 30, atol=1e-3)  # no hole, no overlap at the joins
+
+
+def test_recordings_are_named_by_their_start_in_utc_and_never_take_a_name_twice(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    start = datetime(2026, 11, 26, 16, 15, 3, 700_000, tzinfo=UTC).timestamp()
+
+    def record(wall: float) -> SegmentRecorder:
+        return SegmentRecorder(RecordSettings(segment_seconds=1.0), tmp_path, origin=0.0, fps=30, audio_rate=RATE,
+                               origin_wall_time=wall)
+
+    def half_a_second(recorder: SegmentRecorder) -> SegmentInfo:
+        recorder.add_audio(AudioBlock(0.0, np.full((RATE // 2, 1), 0.1, np.float32), RATE))
+        [segment] = recorder.close()
+        return segment
+
+    first = record(start)
+    assert first.recording_id == "20261126T161503Z"
+    segment = half_a_second(first)
+    assert segment.path.name == "seg-20261126T161503Z-000000.mkv" and segment.recording == first.recording_id
+    again = record(start + 0.2)  # restarted within the same second: the next free second
+    assert again.recording_id == "20261126T161504Z"
+    half_a_second(again)
+    with caplog.at_level(logging.INFO, logger="liverec_edge.record.segments"):
+        behind = record(start - 7200)  # a box without a real-time clock, not synchronised yet
+    assert behind.recording_id == "20261126T161505Z", "a clock behind must not sort a new recording before old ones"
+    assert any(r.levelname == "WARNING" and "wall clock behind" in r.getMessage() for r in caplog.records)
+    half_a_second(behind)
+    later = record(start + 86_400)
+    assert later.recording_id == "20261127T161503Z"
+    # Another writer takes the name after the id was chosen: its file is left alone, the recording takes a new id.
+    taken = tmp_path / f"seg-{later.recording_id}-000000.mkv"
+    taken.write_bytes(b"not ours")
+    segment = half_a_second(later)
+    assert taken.read_bytes() == b"not ours"
+    assert segment.path.name == "seg-20261127T161504Z-000000.mkv"
+    assert decode_audio(segment.path)[0].shape[0] == RATE // 2
+    assert sorted(p.name for p in tmp_path.glob("*.mkv")) == [
+        "seg-20261126T161503Z-000000.mkv", "seg-20261126T161504Z-000000.mkv", "seg-20261126T161505Z-000000.mkv",
+        "seg-20261127T161503Z-000000.mkv", "seg-20261127T161504Z-000000.mkv"]
+
+
+def test_retention_counts_the_earlier_recordings_and_deletes_the_oldest_first(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def frames(n: int) -> list[tuple[float, np.ndarray]]:
+        return [(i / 30, np.full((48, 64, 3), i % 255, np.uint8)) for i in range(n)]
+
+    start = datetime(2026, 11, 26, 16, 15, 3, tzinfo=UTC).timestamp()
+    first = _record(tmp_path, frames(90), np.zeros(3 * RATE, np.float32), 0.0, segment_seconds=1.0,
+                    wall_time=start)
+    legacy = tmp_path / "seg-000005.mkv"  # left by a version that named segments by their index alone
+    legacy.write_bytes(first[0].path.read_bytes())
+    with caplog.at_level(logging.INFO, logger="liverec_edge.record.segments"):
+        second = _record(tmp_path, frames(90), np.zeros(3 * RATE, np.float32), 0.0, segment_seconds=1.0,
+                         keep_segments=4, wall_time=start + 600)
+
+    deleted = [r.fields["path"] for r in caplog.records if r.getMessage() == "segment deleted by retention"]
+    assert deleted == [legacy.name, first[0].path.name, first[1].path.name]
+    assert sorted(tmp_path.glob("*.mkv")) == [first[2].path] + [s.path for s in second]
+
+    # The tightest retention never deletes a segment still being written: the last one is whole.
+    third = _record(tmp_path, frames(90), np.zeros(3 * RATE, np.float32), 0.0, segment_seconds=1.0,
+                    keep_segments=1, wall_time=start + 1200)
+    assert sorted(tmp_path.glob("*.mkv")) == [third[-1].path]
+    last = third[-1]
+    assert decode_audio(last.path)[0].shape[0] == last.audio_samples > 0.9 * RATE
+    assert len(_video_pts(last.path)) == last.video_frames == 30
 
 
 def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
@@ -151,7 +250,7 @@ def test_audio_only_recorder_keeps_every_sample_and_closes_segments_on_time(tmp_
 
     segments = recorder.close()
     assert [s.index for s in segments] == [0, 1, 2, 3, 4]
-    assert [s.path.name for s in segments] == [f"seg-00000{i}.mkv" for i in range(5)]
+    assert [s.path.name for s in segments] == [f"seg-{recorder.recording_id}-00000{i}.mkv" for i in range(5)]
     assert all(s.video_frames == 0 and _stream_types(s.path) == ["audio"] for s in segments)
     assert sum(s.audio_samples for s in segments) == audio.shape[0]
     decoded, rate = decode_audio(assemble([s.path for s in segments], tmp_path / "target.mkv"))
@@ -303,7 +402,8 @@ def test_stage_without_a_camera_records_the_audio_from_its_first_sample(tmp_path
     with caplog.at_level(logging.INFO, logger="liverec_edge.record"):
         asyncio.run(scenario())
     segments = _written(directory)
-    assert [p.name for p in segments] == ["seg-000000.mkv", "seg-000001.mkv", "seg-000002.mkv"]
+    recording = segments[0].name.split("-")[1]
+    assert [p.name for p in segments] == [f"seg-{recording}-00000{i}.mkv" for i in range(3)]
     assert all(_stream_types(p) == ["audio"] for p in segments)
     decoded, _ = decode_audio(assemble(segments, tmp_path / "target.mkv"))
     # The recording starts at the first audio although it waited 0.5 s for a camera: nothing lost at the start.
@@ -371,3 +471,4 @@ def test_stage_starts_at_the_first_audio_and_closes_on_the_audio_after_the_camer
     assert len(_video_pts(out)) == len(camera)
     decoded, _ = decode_audio(out)
     assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
+

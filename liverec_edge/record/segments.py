@@ -12,6 +12,15 @@ boundary (a segment either has video from its start, on a key frame, or none). W
 ``video_wait_s`` of capture time behind the other, segments are closed on the other stream alone, and new segments are
 opened without the stopped video.
 
+File names: ``{prefix}-{recording}-{index:06d}.mkv``, e.g. ``seg-20261126T161503Z-000000.mkv``. The recording id is
+the UTC wall-clock time of the recording's origin (to the second), so a restarted daemon or record stage starts a new
+recording next to the old ones instead of writing over them, and the names sort in time order: by recording, then by
+segment. A recorder never writes over a file: its id is later than every recording already in the directory (two
+starts in the same second, or a wall clock behind the newest recording — a box without a real-time clock before it
+synchronises — give the newest id plus one second), and each segment file is created exclusively. Files named
+``{prefix}-{index:06d}.mkv`` (before recording ids) sort before all others. Retention counts every recording in the
+directory and deletes the oldest files first.
+
 Encoding is synchronous (PyAV/FFmpeg releases the GIL while it encodes): the daemon runs a recorder in its own thread
 behind a bounded queue.
 """
@@ -20,8 +29,11 @@ from __future__ import annotations
 
 import logging
 import math
+import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,6 +46,9 @@ from liverec_edge.types import AudioBlock, Frame
 log = logging.getLogger(__name__)
 
 VIDEO_TIME_BASE = Fraction(1, 90_000)  # the MPEG clock: exact for 25, 30, 50 and 60 fps and for 29.97
+RECORDING_ID_FORMAT = "%Y%m%dT%H%M%SZ"  # ISO 8601 basic, UTC: fixed width, so name order is time order
+#: How far the wall clock may be behind the newest recording in the directory before naming warns about it.
+CLOCK_BEHIND_WARN_S = 60.0
 
 
 class RecordError(Exception):
@@ -50,6 +65,32 @@ class SegmentInfo:
     end: float
     video_frames: int
     audio_samples: int
+    recording: str = ""
+    """The recording id in the file name (the UTC time of the recording's origin)."""
+
+
+def _name_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"{re.escape(prefix)}-(?:(\d{{8}}T\d{{6}}Z)-)?(\d+)\.mkv")
+
+
+def _segment_files(directory: Path, prefix: str) -> list[tuple[str, int, Path]]:
+    """``(recording id, index, path)`` of the segment files in ``directory``, oldest first; files named before
+    recording ids have the id ``""`` (they are older than every file with one)."""
+    pattern = _name_pattern(prefix)
+    found = []
+    for path in directory.glob(f"{prefix}-*.mkv"):
+        match = pattern.fullmatch(path.name)
+        if match is not None:
+            found.append((match.group(1) or "", int(match.group(2)), path))
+    return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def _format_recording_id(wall_time: float) -> str:
+    return datetime.fromtimestamp(math.floor(wall_time), UTC).strftime(RECORDING_ID_FORMAT)
+
+
+def _parse_recording_id(recording: str) -> float:
+    return datetime.strptime(recording, RECORDING_ID_FORMAT).replace(tzinfo=UTC).timestamp()
 
 
 def encodable_size(image: np.ndarray) -> tuple[int, int] | None:
@@ -68,16 +109,25 @@ class _OpenSegment:
 
     def __init__(self, index: int, path: Path, settings: RecordSettings, size: tuple[int, int] | None,
                  fps: float, audio_rate: int, audio_channels: int):
+        """Raises :class:`FileExistsError` when ``path`` exists: a segment never writes over a file."""
         import av
 
         self.index = index
         self.path = path
+        self.recording = ""
         self.video_frames = 0
         self.audio_samples = 0
         self.last_video_pts = -1
         try:
+            path.open("xb").close()  # claim the name; FFmpeg's own open would truncate an existing file
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            raise RecordError(f"cannot create segment {path}: {exc}") from None
+        try:
             self.container = av.open(str(path), mode="w", format="matroska")
         except (av.error.FFmpegError, OSError) as exc:
+            path.unlink(missing_ok=True)
             raise RecordError(f"cannot create segment {path}: {exc}") from None
         self.video: av.VideoStream | None = None
         if size is not None:
@@ -144,10 +194,14 @@ class SegmentRecorder:
     """Writes frames and processed audio blocks, on one clock, into GOP-aligned segment files.
 
     ``origin`` is the capture time the recording starts at; frames and samples before it are skipped. Segment k
-    covers ``[origin + k·S, origin + (k+1)·S)``. At most two segments are open at once (audio and video arrive a
-    little out of step); a segment is closed when every stream still flowing has moved past its end (a stream
-    ``video_wait_s`` behind the other counts as stopped), or when a third would open. Retention deletes the oldest
-    segment files beyond ``keep_segments`` or ``max_bytes``.
+    covers ``[origin + k·S, origin + (k+1)·S)`` and is written to ``{prefix}-{recording_id}-{k:06d}.mkv``.
+    ``origin_wall_time`` (UNIX seconds; default: now) is the wall-clock time of the origin: it names the recording,
+    later than every recording already in the directory (see the module docstring).
+
+    At most two segments are open at once (audio and video arrive a little out of step); a segment is closed when
+    every stream still flowing has moved past its end (a stream ``video_wait_s`` behind the other counts as stopped),
+    or when a third would open. Retention deletes the oldest segment files in the directory, of this recording and of
+    earlier ones, beyond ``keep_segments`` or ``max_bytes``; never a segment still open.
 
     Without ``width`` and ``height`` the recorder starts audio-only; the first encodable frame sets the size, and
     video is carried from the next segment that opens (frames for a segment already open without video are
@@ -156,7 +210,7 @@ class SegmentRecorder:
 
     def __init__(self, settings: RecordSettings, directory: Path, *, origin: float, width: int | None = None,
                  height: int | None = None, fps: float, audio_rate: int, audio_channels: int = 1,
-                 prefix: str = "seg"):
+                 prefix: str = "seg", origin_wall_time: float | None = None):
         if (width is None) != (height is None):
             raise RecordError("give both width and height, or neither for an audio-only start")
         if width is not None and height is not None and (width <= 0 or height <= 0 or width % 2 or height % 2):
@@ -175,6 +229,8 @@ class SegmentRecorder:
         self.audio_rate = audio_rate
         self.audio_channels = audio_channels
         self.prefix = prefix
+        self.origin_wall_time = time.time() if origin_wall_time is None else origin_wall_time
+        self.recording_id = self._new_recording_id()
         self._open: dict[int, _OpenSegment] = {}
         # Capture time (from the origin) each stream has reached. A stream that is expected starts at 0: it holds
         # nothing back (no segment ends at 0) but counts as flowing until it falls video_wait_s behind the other.
@@ -245,6 +301,28 @@ class SegmentRecorder:
         self._close_finished()
 
     # -- segments ------------------------------------------------------------------------------------------------
+    def _new_recording_id(self) -> str:
+        """The origin's wall-clock time, or one second after the newest recording in the directory if that is not
+        earlier: names never collide, and name order stays time order when the clock is behind."""
+        wanted = math.floor(self.origin_wall_time)
+        ids = {recording for recording, _, _ in _segment_files(self.directory, self.prefix) if recording}
+        newest = max((_parse_recording_id(r) for r in ids), default=None)
+        if newest is None or wanted > newest:
+            return _format_recording_id(wanted)
+        recording = _format_recording_id(newest + 1)
+        wanted_id = _format_recording_id(wanted)
+        if newest - wanted > CLOCK_BEHIND_WARN_S:
+            log.warning("wall clock behind the newest recording in the directory (not synchronised?): recording "
+                        "named after it", extra=kv(clock=wanted_id, newest=_format_recording_id(newest),
+                                                   recording=recording))
+        else:
+            log.info("recording named after the newest in the directory",
+                     extra=kv(clock=wanted_id, recording=recording))
+        return recording
+
+    def _segment_path(self, index: int) -> Path:
+        return self.directory / f"{self.prefix}-{self.recording_id}-{index:06d}.mkv"
+
     def _index_of(self, rel_seconds: float) -> int:
         # Capture times are sums of float periods: snap to the microsecond so a frame due exactly on a boundary
         # (0.6 s at 30 fps) opens the next segment instead of becoming a second key frame in this one.
@@ -258,9 +336,23 @@ class SegmentRecorder:
             return None
         while len(self._open) >= 2:
             self._finish(min(self._open))
-        path = self.directory / f"{self.prefix}-{index:06d}.mkv"
         size = self.size if self._video_present() else None
-        segment = _OpenSegment(index, path, self.settings, size, self.fps, self.audio_rate, self.audio_channels)
+        path = self._segment_path(index)
+        try:
+            segment = _OpenSegment(index, path, self.settings, size, self.fps, self.audio_rate, self.audio_channels)
+        except FileExistsError:
+            # The name was taken after the id was chosen (another recorder in this directory): never write over it.
+            # The rest of this recording goes on under a new id, later than the file found.
+            self.recording_id = self._new_recording_id()
+            log.warning("segment name taken: the recording goes on under a new id",
+                        extra=kv(path=path.name, recording=self.recording_id))
+            path = self._segment_path(index)
+            try:
+                segment = _OpenSegment(index, path, self.settings, size, self.fps, self.audio_rate,
+                                       self.audio_channels)
+            except FileExistsError:
+                raise RecordError(f"cannot create segment {path}: the name is taken again") from None
+        segment.recording = self.recording_id
         self._open[index] = segment
         return segment
 
@@ -322,16 +414,16 @@ class SegmentRecorder:
         self._closed_up_to = max(self._closed_up_to, index)
         span = self.settings.segment_seconds
         info = SegmentInfo(index, segment.path, self.origin + index * span, self.origin + (index + 1) * span,
-                           segment.video_frames, segment.audio_samples)
+                           segment.video_frames, segment.audio_samples, segment.recording)
         self.finished.append(info)
         log.info("segment written", extra=kv(path=segment.path.name, frames=segment.video_frames,
                                              samples=segment.audio_samples))
         self._apply_retention()
 
     def _apply_retention(self) -> None:
-        files = sorted(self.directory.glob(f"{self.prefix}-*.mkv"))
+        # Every recording in the directory counts, oldest first (name order is time order); open files never go.
         open_paths = {s.path for s in self._open.values()}
-        files = [f for f in files if f not in open_paths]
+        files = [path for _, _, path in _segment_files(self.directory, self.prefix) if path not in open_paths]
         sizes = {f: f.stat().st_size for f in files}
         total = sum(sizes.values())
         while files and (len(files) > self.settings.keep_segments or total > self.settings.max_bytes):
