@@ -15,7 +15,7 @@ from liverec_edge.config import config_from_dict
 from liverec_edge.control.state import ControlState
 from liverec_edge.media import decode_audio, iter_video_frames
 from liverec_edge.pipeline import TOPIC_AUDIO, TOPIC_FRAMES, EventBus, StageContext
-from liverec_edge.record.segments import RecordError, SegmentInfo, SegmentRecorder, assemble
+from liverec_edge.record.segments import RecordError, SegmentInfo, SegmentRecorder, assemble, recording_segments
 from liverec_edge.record.settings import RecordSettings
 from liverec_edge.record.stage import RecordStage
 from liverec_edge.types import AudioBlock, Frame
@@ -196,6 +196,34 @@ def test_retention_counts_the_earlier_recordings_and_deletes_the_oldest_first(
     last = third[-1]
     assert decode_audio(last.path)[0].shape[0] == last.audio_samples > 0.9 * RATE
     assert len(_video_pts(last.path)) == last.video_frames == 30
+
+
+def test_recording_segments_groups_each_recording_in_order_and_assemble_takes_one(tmp_path: Path) -> None:
+    start = datetime(2026, 11, 26, 16, 15, 3, tzinfo=UTC).timestamp()
+    tones = []
+    for n in range(2):
+        tone = 0.3 * np.sin(2 * np.pi * (440 + 220 * n) * np.arange(int(2.5 * RATE)) / RATE).astype(np.float32)
+        recorder = SegmentRecorder(RecordSettings(segment_seconds=1.0), tmp_path, origin=0.0, fps=30,
+                                   audio_rate=RATE, origin_wall_time=start + 3600 * n)
+        _feed_audio(recorder, tone, 0.0, 0, tone.shape[0], 1111)
+        tones.append((recorder.recording_id, recorder.close(), tone))
+    (tmp_path / "seg-000000.mkv").write_bytes(b"")  # the older naming
+    (tmp_path / "seg-notes.mkv").write_bytes(b"")  # not a segment
+
+    groups = recording_segments(tmp_path)
+    assert list(groups) == ["", "20261126T161503Z", "20261126T171503Z"]
+    assert groups[""] == [tmp_path / "seg-000000.mkv"]
+    for recording, segments, tone in tones:
+        assert groups[recording] == [s.path for s in segments]
+        decoded, _ = decode_audio(assemble(groups[recording], tmp_path / f"{recording}.mkv"))
+        assert decoded.shape[0] == tone.shape[0] and np.max(np.abs(decoded - tone)) < 2 / 32768
+    with pytest.raises(RecordError, match="2 recordings"):
+        assemble(groups[tones[0][0]] + groups[tones[1][0]], tmp_path / "mixed.mkv")
+    # Past a million segments (46 days of 4 s) the index grows a digit; the order stays numeric.
+    for index in (999_999, 1_000_000):
+        (tmp_path / f"seg-20261126T181503Z-{index:06d}.mkv").write_bytes(b"")
+    assert [p.name for p in recording_segments(tmp_path)["20261126T181503Z"]] == [
+        "seg-20261126T181503Z-999999.mkv", "seg-20261126T181503Z-1000000.mkv"]
 
 
 def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ segment. A recorder never writes over a file: its id is later than every recordi
 starts in the same second, or a wall clock behind the newest recording — a box without a real-time clock before it
 synchronises — give the newest id plus one second), and each segment file is created exclusively. Files named
 ``{prefix}-{index:06d}.mkv`` (before recording ids) sort before all others. Retention counts every recording in the
-directory and deletes the oldest files first.
+directory and deletes the oldest files first; :func:`recording_segments` lists the files of each recording, and
+:func:`assemble` joins the segments of one.
 
 Encoding is synchronous (PyAV/FFmpeg releases the GIL while it encodes): the daemon runs a recorder in its own thread
 behind a bounded queue.
@@ -49,6 +50,7 @@ VIDEO_TIME_BASE = Fraction(1, 90_000)  # the MPEG clock: exact for 25, 30, 50 an
 RECORDING_ID_FORMAT = "%Y%m%dT%H%M%SZ"  # ISO 8601 basic, UTC: fixed width, so name order is time order
 #: How far the wall clock may be behind the newest recording in the directory before naming warns about it.
 CLOCK_BEHIND_WARN_S = 60.0
+_RECORDING_IN_NAME = re.compile(r"-(\d{8}T\d{6}Z)-\d+\.mkv$")
 
 
 class RecordError(Exception):
@@ -83,6 +85,15 @@ def _segment_files(directory: Path, prefix: str) -> list[tuple[str, int, Path]]:
         if match is not None:
             found.append((match.group(1) or "", int(match.group(2)), path))
     return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def recording_segments(directory: Path, prefix: str = "seg") -> dict[str, list[Path]]:
+    """The segment files in ``directory`` by recording id, oldest recording first, each recording's segments in
+    order: what :func:`assemble` takes, one recording at a time. Files named before recording ids are under ``""``."""
+    recordings: dict[str, list[Path]] = {}
+    for recording, _, path in _segment_files(Path(directory), prefix):
+        recordings.setdefault(recording, []).append(path)
+    return recordings
 
 
 def _format_recording_id(wall_time: float) -> str:
@@ -455,12 +466,18 @@ def assemble(segment_paths: Iterable[Path], out_path: Path) -> Path:
     The segments' timestamps are already on one timeline, so packets are copied as they are; a missing segment
     leaves a gap in time rather than shifting what follows. Segments without video (the camera was missing) are
     joined too: the recording has a video track when any segment has one, and audio-only stretches have no frames.
+    The segments must be of one recording (each recording's timeline starts at 0): :func:`recording_segments`
+    gives them by recording, in order.
     """
     import av
 
     paths = [Path(p) for p in segment_paths]
     if not paths:
         raise RecordError("no segments to assemble")
+    recordings = sorted({m.group(1) for p in paths if (m := _RECORDING_IN_NAME.search(p.name)) is not None})
+    if len(recordings) > 1:
+        raise RecordError(f"segments of {len(recordings)} recordings ({', '.join(recordings)}): assemble one "
+                          "recording at a time")
     out = av.open(str(out_path), mode="w", format="matroska")
     try:
         outputs: dict[str, av.stream.Stream] = {}
