@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -500,3 +501,31 @@ def test_stage_starts_at_the_first_audio_and_closes_on_the_audio_after_the_camer
     decoded, _ = decode_audio(out)
     assert decoded.shape[0] == audio.shape[0] and np.max(np.abs(decoded - audio)) < 2 / 32768
 
+
+def test_stage_started_again_writes_a_new_recording_dated_by_its_first_audio(tmp_path: Path) -> None:
+    """Stop and start from the tablet (or a config reload): the second recording goes beside the first."""
+    directory = tmp_path / "rec"
+    tones = [0.4 * np.sin(2 * np.pi * hz * np.arange(int(seconds * RATE)) / RATE).astype(np.float32)
+             for hz, seconds in ((440, 1.5), (660, 1.2))]
+    wall_at_first_audio = time.time()
+
+    async def scenario() -> None:
+        ctx, bus = _stage_context(directory, segment_seconds=1.0, video_wait_s=0.5)
+        stage = RecordStage()
+        for tone in tones:
+            await stage.start(ctx)
+            t0 = ctx.clock()  # capture times on the context's clock, as capture stamps them
+            for pos in range(0, tone.shape[0], 4800):
+                bus.publish(TOPIC_AUDIO, AudioBlock(t0 + pos / RATE, tone[pos:pos + 4800, None], RATE))
+                await stage.step(ctx)
+            await stage.stop()
+            bus.unsubscribe_owner(stage.name)  # as the supervisor does for a stopped stage
+
+    asyncio.run(scenario())
+    groups = recording_segments(directory)
+    assert len(groups) == 2 and [len(paths) for paths in groups.values()] == [2, 2]
+    first = datetime.strptime(next(iter(groups)), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+    assert wall_at_first_audio - 1 <= first <= wall_at_first_audio + 1
+    for n, (paths, tone) in enumerate(zip(groups.values(), tones, strict=True)):
+        decoded, _ = decode_audio(assemble(paths, tmp_path / f"target{n}.mkv"))
+        assert decoded.shape[0] == tone.shape[0] and np.max(np.abs(decoded - tone)) < 2 / 32768

@@ -10,6 +10,10 @@ arrives while it waits for the camera; with no frame after ``record.video_wait_s
 one: the daemon then runs audio-only) it starts an audio-only recording from that first audio, and a camera that comes
 later is carried from the next segment boundary (see :mod:`liverec_edge.record.segments`). On stop, what is still in
 the queues is written before the segments are closed.
+
+Each start of the stage (a daemon restart, a config reload, a stop/start from the tablet) is a new recording: its
+segment files are named after the wall-clock time of its first audio or frame, next to the earlier recordings in the
+directory, never over them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +32,11 @@ from liverec_edge.pipeline import TOPIC_AUDIO, TOPIC_FRAMES, DropOldestQueue, He
 from liverec_edge.types import AudioBlock, Frame
 
 log = logging.getLogger("liverec_edge.record")
+
+#: A recording opens at most ``record.video_wait_s`` (≤ 30 s) after its first audio, plus the queue: an origin older
+#: than this on the capture clock is not on the clock the stage reads (a test's made-up times), so it is not used to
+#: date the recording.
+MAX_ORIGIN_AGE_S = 120.0
 
 
 class RecordStage(StageBase):
@@ -69,15 +79,21 @@ class RecordStage(StageBase):
             log.error("frames cannot be encoded: recording audio-only",
                       extra=kv(shape=frame.image.shape, dtype=frame.image.dtype))
         width, height = size if size is not None else (None, None)
+        origin = min(starts)
+        age = ctx.clock() - origin  # the recording is named after the wall-clock time of its origin
         self.recorder = SegmentRecorder(
-            config.record, config.record.directory, origin=min(starts), width=width, height=height,
+            config.record, config.record.directory, origin=origin, width=width, height=height,
             fps=config.capture.camera.fps, audio_rate=config.capture.audio.rate, audio_channels=1,
+            origin_wall_time=time.time() - age if 0 <= age <= MAX_ORIGIN_AGE_S else None,
         )
+        recording = self.recorder.recording_id
         if size is None:
             log.warning("no video: recording audio-only; a camera that comes later is recorded from the next segment",
-                        extra=kv(directory=str(config.record.directory), waited_s=config.record.video_wait_s))
+                        extra=kv(directory=str(config.record.directory), recording=recording,
+                                 waited_s=config.record.video_wait_s))
         else:
-            log.info("recording", extra=kv(directory=str(config.record.directory), size=f"{width}x{height}"))
+            log.info("recording", extra=kv(directory=str(config.record.directory), recording=recording,
+                                           size=f"{width}x{height}"))
 
     def _waited_enough(self, ctx: StageContext) -> bool:
         if not self._waiting:
