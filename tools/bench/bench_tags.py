@@ -9,11 +9,16 @@ Two kinds of synthetic sequence with exact ground truth:
   (a hand sweeping into the mic zone, covering the mouth, typing; a head turning). Latency is the behaviour
   stage's alone; for ``hand_at_mic`` the prediction's lead (frames *before* contact) is reported too.
 
+``--asl`` also runs the shared ASL clips (real hands, moving all the time) through the part detectors and the
+behaviour stage and lists each clip's tags with the frames at which they were opened and closed: no exact ground
+truth, but the one place where the hand schedule (``--set hands_per_frame=0.5``) can move a hand tag.
+
 Each case runs with several sub-frame phases of the onset; medians are printed. Also prints the behaviour stage's
 own cost per frame (encode + recognise), which comes on top of the part detectors.
 
     .venv/bin/python tools/bench/bench_tags.py            # ~1 min here
     .venv/bin/python tools/bench/bench_tags.py --scripted-only
+    .venv/bin/python tools/bench/bench_tags.py --asl --set hands_per_frame=0.5   # vision settings for the detectors
 """
 
 from __future__ import annotations
@@ -142,13 +147,19 @@ def bench_scripted(fps: float, phases: list[float]) -> dict[str, dict[str, float
     return out
 
 
-def bench_real_photo(fps: float, variants: int) -> dict[str, dict[str, float]]:
-    from liverec_edge.media import load_image
+def part_analyser(overrides: dict[str, str]):
+    """The vision stage with an unlimited frame budget (nothing skipped for time: the same on a busy machine) and
+    the given settings."""
     from liverec_edge.vision.pipeline import PartAnalyser
     from liverec_edge.vision.settings import VisionSettings
 
+    return PartAnalyser(VisionSettings(**{"frame_budget_ms": 1e9, **overrides}))
+
+
+def bench_real_photo(fps: float, variants: int, analyser) -> dict[str, dict[str, float]]:
+    from liverec_edge.media import load_image
+
     person = load_image(SHARED / "images" / "grace_hopper.bmp")
-    analyser = PartAnalyser(VisionSettings(frame_budget_ms=1e9))
     rows: dict[str, dict[str, list[float]]] = {}
     for k in range(variants):
         shift = k / (variants * fps)  # onsets at different sub-frame phases
@@ -186,6 +197,34 @@ def _emission_frames(scene, analyser, settings) -> list[tuple[int, BehaviourTag]
     return events
 
 
+def bench_asl(analyser) -> list[tuple[str, list[str]]]:
+    """Each ASL clip's tags (closed ones, then predictions) through the detectors, with emission frames."""
+    from liverec_edge.behaviour.offline import iter_media_frames
+
+    out = []
+    for clip in sorted((SHARED / "video" / "asl").glob("*.mkv")):
+        analyser.reset()
+        behaviour = BehaviourAnalyser(BehaviourSettings())
+        events: list[tuple[int, BehaviourTag]] = []
+        n = 0
+        for frame in iter_media_frames(clip):
+            aspect = frame.image.shape[0] / frame.image.shape[1]
+            events += [(frame.index, e) for e in behaviour.push(frame.t, frame.index, analyser.analyse(frame), aspect)]
+            n = frame.index + 1
+        events += [(n, e) for e in behaviour.finish(n / 30.0)]
+        lines = []
+        for index, event in events:
+            if event.open:
+                continue
+            opened = next(i for i, e in events if e.open and e.behaviour == event.behaviour and e.start == event.start
+                          and e.predicted == event.predicted)  # fmt: skip
+            kind = "predicted " if event.predicted else ""
+            lines.append(f"{kind}{event.behaviour} {event.start:.3f}–{event.end:.3f} s (opened at frame {opened}, "
+                         f"closed at {index}, conf {event.confidence:.2f})")  # fmt: skip
+        out.append((clip.stem, lines))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the scripted sequences")
@@ -193,7 +232,11 @@ def main() -> int:
     parser.add_argument("--phases", type=int, default=5, help="sub-frame onset phases per scripted case")
     parser.add_argument("--variants", type=int, default=2, help="variants per real-photo case")
     parser.add_argument("--scripted-only", action="store_true", help="skip the real-photo (detector) cases")
+    parser.add_argument("--asl", action="store_true", help="also list the tags of the shared ASL clips")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a vision setting for the detector cases, e.g. --set hands_per_frame=0.5 (repeatable)")
     args = parser.parse_args()
+    overrides = dict(item.partition("=")[::2] for item in args.set)
 
     settings = BehaviourSettings()
     print("defaults: min_on_s " + ", ".join(f"{b}={settings.timing(b).min_on_s:g}" for b in
@@ -208,13 +251,21 @@ def main() -> int:
         lead = f"{row['lead']:.1f}" if behaviour == "hand_at_mic" else "-"
         print(f"  {behaviour:<22}{row['open']:>18.1f}{row['close']:>17.1f}{lead:>17}")
     print(f"  behaviour stage cost: {cost:.0f} µs CPU per frame (median; encode + recognise, one face, pose, hand)")
-    if not args.scripted_only:
-        real = bench_real_photo(args.photo_fps, args.variants)
-        print(f"\nreal photo through the part detectors, {args.photo_fps:g} fps, median over {args.variants} "
-              "variants (frames):")
-        print(f"  {'behaviour':<22}{'open after start':>18}{'  of which beyond min_on':>25}{'close after end':>17}")
-        for label, row in real.items():
-            print(f"  {label:<22}{row['open']:>18.1f}{row['open_minus_min_on']:>25.1f}{row['close']:>17.1f}")
+    if args.scripted_only:
+        return 0
+    analyser = part_analyser(overrides)
+    if overrides:
+        print(f"\nvision settings for the detector cases: {overrides}")
+    real = bench_real_photo(args.photo_fps, args.variants, analyser)
+    print(f"\nreal photo through the part detectors, {args.photo_fps:g} fps, median over {args.variants} "
+          "variants (frames):")
+    print(f"  {'behaviour':<22}{'open after start':>18}{'  of which beyond min_on':>25}{'close after end':>17}")
+    for label, row in real.items():
+        print(f"  {label:<22}{row['open']:>18.1f}{row['open_minus_min_on']:>25.1f}{row['close']:>17.1f}")
+    if args.asl:
+        print("\nASL clips through the part detectors, 30 fps (tags: start–end, frames of the open and close events):")
+        for name, lines in bench_asl(analyser):
+            print(f"  {name:<9}" + ("\n  " + " " * 9).join(lines or ["-"]))
     return 0
 
 

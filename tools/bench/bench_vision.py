@@ -27,6 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from liverec_edge.behaviour.codes import BehaviourEncoder, HandState  # noqa: E402
+from liverec_edge.behaviour.settings import BehaviourSettings  # noqa: E402
 from liverec_edge.media import iter_video_frames  # noqa: E402
 from liverec_edge.types import Frame  # noqa: E402
 from liverec_edge.vision.pipeline import PartAnalyser  # noqa: E402
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="any other vision setting, e.g. --set hands_per_frame=2 (repeatable)")
     parser.add_argument("--reference", action="store_true",
                         help="also run every part on every frame and report how far the schedule's results are "
-                             "from it (hand and pose landmark error in pixels, hands missed)")
+                             "from it (hand and pose landmark error in pixels, hands missed, the behaviour stage's "
+                             "hand-at-mouth codes)")
     args = parser.parse_args(argv)
 
     overrides: dict[str, object] = {
@@ -77,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         reference = PartAnalyser(settings.model_copy(update=every_frame), args.models_dir)
     errors: dict[str, list[float]] = defaultdict(list)
     hands_seen = [0, 0]  # frames with a hand in the reference, of those with one in the schedule
+    # The behaviour stage's hand-at-the-mouth codes on every frame (warm-up included), scheduled vs reference.
+    mouth_codes: dict[HandState, list[tuple[bool, bool]]] = {HandState.AT_MOUTH: [], HandState.RISING_TO_MOUTH: []}
 
     clips = sorted(args.clips.glob("*.mkv"))
     if not clips:
@@ -91,22 +96,30 @@ def main(argv: list[str] | None = None) -> int:
     model_runs: dict[str, int] = defaultdict(int)  # inferences (a hand-landmark model may run twice on a frame)
     tracked_runs = 0  # hand-landmark runs on already tracked hands (the rest start tracks: palm search, pose seeds)
     hand_tracker = analyser.detectors.get("hand")
+    hand_runs_hist: dict[int, int] = defaultdict(int)  # frames by their number of hand-landmark runs
+    face_only = 0  # frames on which no model but the face's ran
     for _ in range(args.repeat):
         for frames in decoded:
             analyser.reset()
             if reference is not None:
                 reference.reset()
+                encoders = (BehaviourEncoder(BehaviourSettings()), BehaviourEncoder(BehaviourSettings()))
             for i, image in enumerate(frames):
                 frame = Frame(t=i / 30.0, index=i, image=image)
                 start = time.perf_counter()
                 results = analyser.analyse(frame)
                 elapsed = (time.perf_counter() - start) * 1000.0
+                if reference is not None:
+                    expected = reference.analyse(frame)
+                    aspect = image.shape[0] / image.shape[1]
+                    states = [encoders[0].encode(frame.t, i, results, aspect).hand_state,
+                              encoders[1].encode(frame.t, i, expected, aspect).hand_state]  # fmt: skip
+                    for flag, pairs in mouth_codes.items():
+                        pairs.append((bool(states[0] & flag), bool(states[1] & flag)))
                 if i < args.warmup:
-                    if reference is not None:
-                        reference.analyse(frame)
                     continue
                 if reference is not None:
-                    compare(results, reference.analyse(frame), image.shape[1], errors, hands_seen)
+                    compare(results, expected, image.shape[1], errors, hands_seen)
                 wall.append(elapsed)
                 cpu.append(analyser.last_total_cpu_ms)
                 for name, ms in analyser.last_model_cpu_ms.items():
@@ -115,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name, count in analyser.last_model_runs.items():
                     model_runs[name] += count
                 tracked_runs += getattr(hand_tracker, "last_updates", 0)
+                hand_runs_hist[sum(n for m, n in analyser.last_model_runs.items() if m.startswith("hand_"))] += 1
+                face_only += all(m.startswith("face_") for m in analyser.last_model_runs)
 
     cpu_sum = sum(cpu)
     print(f"frames timed: {len(cpu)} (640x480, {len(clips)} clips x {args.repeat}, one thread, "
@@ -133,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{outside / cpu_sum:7.1%}")  # fmt: skip
     print(f"hand-landmark runs on tracked hands: {tracked_runs} ({tracked_runs / len(cpu):.3f} per frame; the rest "
           "start new tracks)")
+    print("frames by hand-landmark runs: " + ", ".join(f"{k}: {v}" for k, v in sorted(hand_runs_hist.items()))
+          + f"; frames running the face models only: {face_only} ({face_only / len(cpu):.0%})")
     print("stats:", analyser.stats())
     if reference is not None:
         print("against every part on every frame (landmark error in pixels at 640 px wide, median / p90):")
@@ -140,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {part:5s} {len(values):5d} frames  {statistics.median(values):6.2f} / "
                   f"{np.percentile(values, 90):6.2f} px")  # fmt: skip
         print(f"  frames with a hand in the reference: {hands_seen[0]}, with one in the schedule too: {hands_seen[1]}")
+        for flag, pairs in mouth_codes.items():
+            print(f"  behaviour code {flag.name} (all {len(pairs)} frames): reference {sum(t for _, t in pairs)} "
+                  f"frames, schedule {sum(o for o, _ in pairs)}, both {sum(o and t for o, t in pairs)}, "
+                  f"disagreeing {sum(o != t for o, t in pairs)}")  # fmt: skip
     print(f"{'each model alone, 30 runs on a real input':44s} {'CPU ms':>10s} {'wall ms':>10s}")
     for name, (cpu_ms, wall_ms) in standalone_timings(analyser, decoded[0][20]).items():
         print(f"{name:44s} {cpu_ms:10.2f} {wall_ms:10.2f}")
