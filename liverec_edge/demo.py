@@ -212,10 +212,11 @@ def _summary(stages: list[Any], reporter: DemoReporter, work: Path, args: argpar
           f"{len(reporter.commands) - len(applies)} releases")
     recording = work / "recording"
     if recording.is_dir():
-        segments = sorted(recording.glob("seg-*.mkv"))
-        if segments:
-            from liverec_edge.record.segments import assemble
+        from liverec_edge.record.segments import assemble, recording_segments
 
+        recordings = recording_segments(recording)
+        if recordings:
+            segments = list(recordings.values())[-1]  # this run's: earlier runs in a reused --out stay beside it
             target = assemble(segments, work / "target.mkv")
             print(f"  record    {len(segments)} segments → target recording {target}")
 
