@@ -61,6 +61,8 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 2e-3
     patience: int = 6
+    #: Halve the learning rate after this many epochs without a better validation loss (0: constant rate).
+    plateau_patience: int = 0
     seed: int = 0
     frames: int = 100
     representative: int = 300
@@ -263,13 +265,17 @@ def fit(model, x_train, y_train, x_val, y_val, cfg: TrainConfig, loss: str = "bi
     import keras
 
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience, restore_best_weights=True)]
+    if cfg.plateau_patience > 0:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
+                                                           patience=cfg.plateau_patience, min_lr=cfg.learning_rate / 16,
+                                                           verbose=1))
     if band_scale is not None:
         history = model.fit(augmented_batches(x_train, y_train, band_scale, cfg), validation_data=(x_val, y_val),
-                            epochs=cfg.epochs, callbacks=[stop], verbose=2)
+                            epochs=cfg.epochs, callbacks=callbacks, verbose=2)
     else:
         history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.epochs,
-                            batch_size=cfg.batch_size, callbacks=[stop], verbose=2, shuffle=True)
+                            batch_size=cfg.batch_size, callbacks=callbacks, verbose=2, shuffle=True)
     return int(np.argmin(history.history["val_loss"])) + 1
 
 
@@ -345,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--units", type=int, default=TrainConfig.units)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate, help="Adam learning rate")
+    parser.add_argument("--plateau-patience", type=int, default=TrainConfig.plateau_patience,
+                        help="halve the learning rate after this many epochs without a better validation loss "
+                             "(down to 1/16 of it; 0 = constant)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data, 1 epoch, 20-frame windows, output in a temp dir unless --out is given")
     parser.add_argument("--threads", type=int, default=2)
@@ -369,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mask is None:
         args.mask = "on" if args.smoke else "compare"
     cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed, augment=not args.no_augment,
-                      learning_rate=args.learning_rate)
+                      learning_rate=args.learning_rate, plateau_patience=args.plateau_patience)
     out_dir = args.out
     if args.smoke:
         cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16)
