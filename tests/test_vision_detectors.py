@@ -20,8 +20,9 @@ from liverec_edge.vision.pose import PoseTracker
 from liverec_edge.vision.settings import VisionSettings
 
 UNLIMITED = VisionSettings(frame_budget_ms=1e6)
-#: Every tracked hand measured whenever the scheduler lets it (no stillness check).
-EVERY_HAND = VisionSettings(frame_budget_ms=1e6, hand_still_threshold=0.0)
+#: Every tracked hand measured whenever the scheduler lets it (no stillness check), at one moving hand per frame
+#: whatever the default rate (the wait limit tested below is that of one hand per frame).
+EVERY_HAND = VisionSettings(frame_budget_ms=1e6, hand_still_threshold=0.0, hands_per_frame=1.0)
 
 
 @pytest.fixture(scope="module")
