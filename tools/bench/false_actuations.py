@@ -136,6 +136,9 @@ def main() -> int:
         sorted((MEDIA / "speech").glob("*.ogg")) + sorted((MEDIA / "speech").glob("*.wav"))
         + sorted((MEDIA / "music").glob("*.ogg"))
     )
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing or not files:
+        parser.error(f"no such media file: {', '.join(missing)}" if missing else f"no speech or music under {MEDIA}")
     settings = AudioSettings()
     analyser = FaultAnalyser(settings, args.model_dir)
     table = StrategyTable.load(settings.resolved_strategies())
