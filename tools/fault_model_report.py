@@ -1,0 +1,120 @@
+"""Print the fault model's card tables for a model directory, scored the way the daemon scores (int8 runtime).
+
+    .venv/bin/python tools/fault_model_report.py --data /tmp/faults.npz                # the dataset's test split
+    .venv/bin/python tools/fault_model_report.py --held-out 480 --seed 20261126        # fresh test-split windows
+
+Tables (markdown): per type threshold / precision / recall / F1 / support, macro-F1 and the share of fault-free
+windows on which some fault fires; the confusion of the arg-max score on single-label windows; recall by where the
+fault sits in the window (whole window, from mid-window, only the last 100–300 ms). ``--held-out N`` builds N new
+windows from the TEST-split recordings with the dataset tool's own functions and ``--seed`` (as
+``tests/test_fault_model.py`` does), so a model can be graded on windows no run ever selected anything with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from liverec_edge.audio.model import FaultModel  # noqa: E402
+from liverec_edge.types import FAULT_TYPES  # noqa: E402
+from tools.train_fault_model import DEFAULT_MEDIA, evaluate, false_alarm_rate, load_data  # noqa: E402
+
+PLACEMENT_NAMES = {"full": "whole window", "mid": "from mid-window", "tail": "only the last 100–300 ms"}
+SHORT = {"clean": "clean", "mic_handling": "handl", "keyboard": "keyb", "hum": "hum", "plosive": "plos",
+         "clipping": "clip", "cough": "cough", "feedback": "fdbk", "background_music": "music", "hiss": "hiss"}
+
+
+def score_windows(model: FaultModel, windows: dict[str, np.ndarray]) -> np.ndarray:
+    """The model's scores for every window; extra channels from the stored features or else the stored samples."""
+    stored = all(name in windows for name in model.extra_features)
+    if model.needs_samples and not stored and "samples" not in windows:
+        raise SystemExit(f"the model takes {list(model.extra_features)}: the data holds neither them nor samples")
+    out = np.zeros((len(windows["logmel"]), len(FAULT_TYPES)), np.float32)
+    for i, window in enumerate(windows["logmel"]):
+        if not model.needs_samples:
+            out[i] = model.scores(window)
+        elif stored:
+            extra = np.concatenate([windows[name][i] for name in model.extra_features], axis=-1)
+            out[i] = model.scores(window, extra=extra)
+        else:
+            out[i] = model.scores(window, samples=windows["samples"][i])
+    return out
+
+
+def recall_by_placement(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray,
+                        placement: np.ndarray) -> dict[str, dict[str, tuple[float, int]]]:
+    """Per fault type and placement mode: (recall, windows)."""
+    out: dict[str, dict[str, tuple[float, int]]] = {}
+    modes = [dict(item.split(":") for item in str(p).split(",") if item) for p in placement]
+    for k, name in enumerate(FAULT_TYPES):
+        if name == "clean":
+            continue
+        out[name] = {}
+        for mode in PLACEMENT_NAMES:
+            rows = np.array([labels[i, k] == 1 and modes[i].get(name) == mode for i in range(len(labels))])
+            if rows.any():
+                out[name][mode] = (float(np.mean(scores[rows, k] >= thresholds[k])), int(rows.sum()))
+    return out
+
+
+def markdown(report: dict, thresholds: np.ndarray) -> str:
+    lines = [f"windows: {report['windows']}; macro-F1 **{report['macro_f1']:.3f}**; fault-free windows on which some "
+             f"fault fires: {100 * report['clean_window_false_alarm_rate']:.1f} %", "",
+             "| type | threshold | precision | recall | F1 | support |", "|---|---|---|---|---|---|"]
+    for k, name in enumerate(FAULT_TYPES):
+        c = report["per_class"][name]
+        lines.append(f"| {name} | {thresholds[k]:.2f} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} "
+                     f"| {c['support']} |")
+    lines += ["", "| truth \\ predicted | " + " | ".join(SHORT[n] for n in FAULT_TYPES) + " |",
+              "|---" * (len(FAULT_TYPES) + 1) + "|"]
+    for name, row in zip(FAULT_TYPES, report["confusion_single_label"], strict=True):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    lines += ["", "| type | " + " | ".join(PLACEMENT_NAMES.values()) + " |", "|---" * (len(PLACEMENT_NAMES) + 1) + "|"]
+    for name, by_mode in report["recall_by_placement"].items():
+        cells = [f"{by_mode[m][0]:.2f} ({by_mode[m][1]})" if m in by_mode else "–" for m in PLACEMENT_NAMES]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-dir", type=Path, default=REPO / "models" / "faults")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help=".npz from tools/build_fault_dataset.py")
+    source.add_argument("--held-out", type=int, metavar="N", help="build N new windows from the test recordings")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="with --data")
+    parser.add_argument("--seed", type=int, default=20_261_126, help="with --held-out (not the training seed 0)")
+    parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    model = FaultModel.load(args.model_dir, num_threads=1)
+    if args.data is not None:
+        windows = load_data(args.data)[args.split]
+    else:
+        from tools.faultsynth.windows import build_split
+
+        windows = build_split(args.media, "test", args.held_out, args.seed)
+    scores = score_windows(model, windows)
+    thresholds = np.array([model.thresholds[name] for name in FAULT_TYPES])
+    labels = windows["labels"]
+    report = evaluate(labels, scores, thresholds)
+    report["clean_window_false_alarm_rate"] = round(false_alarm_rate(labels, scores, thresholds), 4)
+    report["recall_by_placement"] = recall_by_placement(labels, scores, thresholds, windows["placement"])
+    print(json.dumps(report, indent=1) if args.json else markdown(report, thresholds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
