@@ -124,7 +124,9 @@ class FaultEvent:
     freq: float | None = None
 
 
-ActionMode = Literal["set", "relative", "ramp"]
+#: ``set`` jumps to the value; ``relative`` adds it to the engineer's value; ``ramp`` slews to it over ``ramp_ms``;
+#: ``at_least`` / ``at_most`` move only if the engineer's value is below / above it (never undo their setting).
+ActionMode = Literal["set", "relative", "ramp", "at_least", "at_most"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,8 @@ class Action:
     """One console parameter change in engineering units (``param`` like ``ch01.hpf.freq``).
 
     ``hold_s`` None means held until released by its owner; ``restore`` False makes the change sticky.
+    ``min_value``/``max_value`` bound the value the action produces; for a ``relative`` move that is the console's
+    value plus ``value``, which only the mixer knows, so the mixer applies them.
     """
 
     param: str
@@ -142,6 +146,8 @@ class Action:
     restore: bool = True
     owner: str = ""
     reason: str = ""
+    min_value: float | None = None
+    max_value: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,41 @@ def test_set_then_restore_after_hold(tmp_path: Path) -> None:
     run(main())
 
 
+def test_at_least_never_undoes_the_engineers_setting(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            sim.preset("ch01.hpf.freq", 160.0)  # the engineer's high-pass is above the strategy's 100 Hz
+            kept = await engine.apply(Action("ch01.hpf.freq", 100, mode="at_least", owner="t1"))
+            assert kept.accepted and kept.target == pytest.approx(160, rel=0.02)
+            sim.preset("ch02.hpf.freq", 40.0)  # below it: raised
+            raised = await engine.apply(Action("ch02.hpf.freq", 100, mode="at_least", owner="t1"))
+            assert raised.target == pytest.approx(100, rel=0.02)
+            await until(lambda: sim.value("ch02.hpf.freq") == raised.target)
+            sim.preset("ch03.fader", 0.0)
+            lowered = await engine.apply(Action("ch03.fader", -20, mode="at_most", owner="t1"))
+            assert lowered.target == pytest.approx(-20, abs=0.2)
+            sim.preset("ch04.fader", -30.0)  # already lower: left there
+            left = await engine.apply(Action("ch04.fader", -20, mode="at_most", owner="t1"))
+            assert left.target == pytest.approx(-30, abs=0.2)
+            await engine.release("t1")
+            await until(lambda: sim.value("ch02.hpf.freq") == pytest.approx(40, rel=0.02))
+            assert sim.value("ch01.hpf.freq") == pytest.approx(160, rel=0.02)
+
+    run(main())
+
+
+def test_relative_move_is_bounded_by_its_own_limits(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            sim.preset("ch01.trim", -16.5)
+            result = await engine.apply(Action("ch01.trim", -6, mode="relative", restore=False, owner="audio:clip",
+                                               min_value=-18.0))
+            assert result.accepted and result.target == pytest.approx(-18.0, abs=0.3)
+            await until(lambda: sim.value("ch01.trim") == result.target)
+
+    run(main())
+
+
 def test_ramp_slews_at_most_50_updates_per_second(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as (sim, _desk, engine):

@@ -75,6 +75,7 @@ def test_clipping_trims_in_3db_steps_sticky_and_bounded(table: StrategyTable) ->
                                       measurements={"peak_dbfs": 0.0})
     assert near_floor.value == pytest.approx(-1.5)
     assert table.actions_for(event("clipping"), CHANNELS, "x", current={"ch01.trim": -18.0}) == []
+    assert (one.min_value, one.max_value) == (-18.0, None)  # without the desk's value the mixer bounds the result
 
 
 def test_tag_scoped_strategies_restore_after_the_event(table: StrategyTable) -> None:
@@ -88,11 +89,13 @@ def test_tag_scoped_strategies_restore_after_the_event(table: StrategyTable) -> 
 
 
 def test_plosive_hpf_never_lowers_an_engineers_higher_cut(table: StrategyTable) -> None:
-    actions = {a.param: a for a in table.actions_for(event("plosive"), CHANNELS, "t", current={"ch01.hpf.freq": 160})}
-    assert actions["ch01.hpf.freq"].value == pytest.approx(160.0)
+    # the daemon does not know the desk's value when it plans: the mixer resolves at_least against the baseline
     actions = {a.param: a for a in table.actions_for(event("plosive"), CHANNELS, "t")}
-    assert actions["ch01.hpf.freq"].value == pytest.approx(100.0)
+    hpf = actions["ch01.hpf.freq"]
+    assert (hpf.mode, hpf.value) == ("at_least", pytest.approx(100.0))
     assert actions["ch01.hpf.slope"].value == pytest.approx(18.0) and actions["ch01.hpf.on"].value == 1.0
+    handling = {a.param: a for a in table.actions_for(event("mic_handling"), CHANNELS, "t")}
+    assert (handling["ch01.hpf.freq"].mode, handling["ch01.hpf.freq"].value) == ("at_least", pytest.approx(120.0))
 
 
 def test_keyboard_expander_threshold_follows_the_voice(table: StrategyTable) -> None:

@@ -19,8 +19,9 @@ uses its ``fallback`` or is skipped.
 
 Hold: ``event`` = for the fault event plus ``release_s`` (restored afterwards); a number = that many seconds;
 ``until_cleared`` = held until its owner releases it (the engineer clears it), then restored; ``sticky`` = never
-restored. Bounds (``min``/``max``) clamp the resulting value (for ``relative`` moves: current + delta, when the
-current value is known) and every value is also kept inside the strip parameter's own range.
+restored. Bounds (``min``/``max``) clamp the resulting value and every value is also kept inside the strip
+parameter's own range; for ``relative`` moves the result is the console's value + delta, clamped here when the
+current value is given and otherwise by the mixer, which carries the bounds with the action.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from liverec_edge.settings_base import describe_errors
-from liverec_edge.types import FAULT_TYPES, Action, FaultEvent
+from liverec_edge.types import FAULT_TYPES, Action, ActionMode, FaultEvent
 
 log = logging.getLogger(__name__)
 
@@ -273,8 +274,10 @@ class ActionSpec(_Strict):
     """Strip parameter with a channel placeholder, e.g. ``{ch}.hpf.freq`` or ``{music}.fader``."""
     value: float | str
     """Number, enum label (``PEQ``, ``EXP3``) or expression (``{freq} * 2``)."""
-    mode: Literal["set", "relative", "ramp"] = "set"
-    """``set`` jumps, ``relative`` adds to the current value, ``ramp`` slews to the value over ``ramp_ms``."""
+    mode: ActionMode = "set"
+    """``set`` jumps, ``relative`` adds to the current value, ``ramp`` slews to the value over ``ramp_ms``;
+    ``at_least`` / ``at_most`` move only if the console's value is below / above the value (an automatic high-pass
+    never lowers the engineer's)."""
     ramp_ms: float = Field(default=0.0, ge=0.0, le=10_000.0)
     """Slew time for ``ramp`` (ms)."""
     hold: HoldSpec | None = None
@@ -493,6 +496,9 @@ class StrategyTable:
                 param=param, value=value, mode=action_spec.mode, ramp_ms=action_spec.ramp_ms, hold_s=hold_s,
                 restore=restore, owner=owner,
                 reason=f"{event.type} score {event.score:.2f}" + (f" at {event.freq:.1f} Hz" if event.freq else ""),
+                # a relative move's result is the console's value + delta: the mixer bounds it where that is known
+                min_value=action_spec.min if action_spec.mode == "relative" else None,
+                max_value=action_spec.max if action_spec.mode == "relative" else None,
             ))
         return actions
 
@@ -532,7 +538,7 @@ def _bounded(action: ActionSpec, spec: ParamSpec, value: float, current: float |
     hi = spec.hi if action.max is None else min(spec.hi, action.max)
     if action.mode == "relative":
         if current is None:
-            return value  # the mixer's own bounds apply; we cannot know the result
+            return value  # the result is not known here: the Action carries the bounds to the mixer
         target = min(hi, max(lo, current + value))
         delta = target - current
         return None if abs(delta) < 1e-6 else delta

@@ -13,6 +13,8 @@ Rules, per parameter:
   re-sending its action does not compound and other owners' claims do not shift it (composition then picks the
   most protective); ``ramp_ms`` > 0 slews there (any mode) at no more than
   ``ramp_rate_hz`` updates per second (≤ 50), interpolating in dB for levels and in log for frequencies and times.
+  ``at_least`` / ``at_most`` go to ``value`` only if the baseline is below / above it, else keep the baseline: a
+  plosive's 100 Hz high-pass leaves the engineer's 150 Hz one alone.
 - **Hold and restore**: ``hold_s`` (counted from the action, after its ramp) ends the claim; ``hold_s=None`` holds
   until :meth:`MixerEngine.release` of the owner. ``restore=False`` makes a change sticky: it becomes the new
   baseline. When no claim is left the parameter ramps back (with the ending claim's ramp time) to the baseline and
@@ -21,7 +23,8 @@ Rules, per parameter:
   engineer wins: every claim on it is dropped, nothing is restored, and actions on it are refused for
   ``override_hold_s``.
 - **Bounds** from settings clamp or refuse targets (absolute min/max, max raise/cut relative to the baseline); the
-  log line says why.
+  log line says why. A relative action's own ``min_value``/``max_value`` (the strategy's bounds) clamp its result
+  first.
 - **Dry run** logs what would be sent and sends nothing (baselines are still read).
 - **Crash safety**: :meth:`MixerEngine.start` restores whatever the journal of a crashed run left changed, before
   accepting any action. Changes the console did not take (desk away) are retried every ``reconcile_s``; held
@@ -364,6 +367,16 @@ class MixerEngine:
             if not (_is_number(base) and _is_number(value)):
                 raise ValueError(f"a relative change needs numbers; {param} is {base!r}, change {value!r}")
             value = float(base) + float(value)
+            # the strategy's own bounds of the result (it could not know the baseline)
+            if action.min_value is not None:
+                value = max(value, action.min_value)
+            if action.max_value is not None:
+                value = min(value, action.max_value)
+        elif action.mode in ("at_least", "at_most"):
+            base = held.baseline
+            if not (_is_number(base) and _is_number(value)):
+                raise ValueError(f"{action.mode} needs numbers; {param} is {base!r}, value {value!r}")
+            value = max(float(base), float(value)) if action.mode == "at_least" else min(float(base), float(value))
         elif isinstance(value, str):
             value = value.strip()
         value = self.backend.snap(param, value)  # validates the value against the console (raises ValueError)
