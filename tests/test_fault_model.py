@@ -188,3 +188,14 @@ def test_report_tool_grades_fresh_windows(capsys: pytest.CaptureFixture[str]) ->
     f1s = [report["per_class"][name]["f1"] for name in FAULT_TYPES]
     assert report["macro_f1"] == pytest.approx(np.mean(f1s), abs=1e-3)
     assert sum(report["per_class"][name]["support"] for name in FAULT_TYPES) >= 24  # every window has a label
+    # the test split's music is real recordings only
+    music = report["per_class"]["background_music"]["support"]
+    assert set(report["music_recall_by_source"]) <= {"real"}
+    assert report["music_recall_by_source"].get("real", (0.0, 0))[1] == music
+
+
+def test_held_out_windows_name_their_music_source(held_out: dict[str, np.ndarray]) -> None:
+    music = held_out["labels"][:, FAULT_TYPES.index("background_music")] == 1
+    assert music.any()
+    assert all(name in SPLITS["test"]["music"] for name in held_out["music_source"][music])
+    assert not any(held_out["music_source"][~music])

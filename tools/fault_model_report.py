@@ -68,6 +68,21 @@ def recall_by_placement(labels: np.ndarray, scores: np.ndarray, thresholds: np.n
     return out
 
 
+def music_recall_by_source(labels: np.ndarray, scores: np.ndarray, threshold: float,
+                           music_source: np.ndarray) -> dict[str, tuple[float, int]]:
+    """background_music recall on windows whose music is a real recording vs a rendered one: (recall, windows)."""
+    from tools.faultsynth.sources import is_rendered
+
+    k = FAULT_TYPES.index("background_music")
+    out = {}
+    for kind, rendered in (("real", False), ("rendered", True)):
+        rows = np.array([labels[i, k] == 1 and bool(name) and is_rendered(str(name)) == rendered
+                         for i, name in enumerate(music_source)], bool)
+        if rows.any():
+            out[kind] = (float(np.mean(scores[rows, k] >= threshold)), int(rows.sum()))
+    return out
+
+
 def markdown(report: dict, thresholds: np.ndarray) -> str:
     lines = [f"windows: {report['windows']}; macro-F1 **{report['macro_f1']:.3f}**; fault-free windows on which some "
              f"fault fires: {100 * report['clean_window_false_alarm_rate']:.1f} %", "",
@@ -84,6 +99,9 @@ def markdown(report: dict, thresholds: np.ndarray) -> str:
     for name, by_mode in report["recall_by_placement"].items():
         cells = [f"{by_mode[m][0]:.2f} ({by_mode[m][1]})" if m in by_mode else "–" for m in PLACEMENT_NAMES]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if report.get("music_recall_by_source"):
+        lines += ["", "background_music recall by music source: " + ", ".join(
+            f"{kind} {recall:.2f} ({n})" for kind, (recall, n) in report["music_recall_by_source"].items())]
     return "\n".join(lines)
 
 
@@ -112,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate(labels, scores, thresholds)
     report["clean_window_false_alarm_rate"] = round(false_alarm_rate(labels, scores, thresholds), 4)
     report["recall_by_placement"] = recall_by_placement(labels, scores, thresholds, windows["placement"])
+    if "music_source" in windows:  # datasets built since session 3
+        report["music_recall_by_source"] = music_recall_by_source(
+            labels, scores, float(thresholds[FAULT_TYPES.index("background_music")]), windows["music_source"])
     print(json.dumps(report, indent=1) if args.json else markdown(report, thresholds))
     return 0
 

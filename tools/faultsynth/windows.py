@@ -47,7 +47,8 @@ class Window:
     speech_level_dbfs: float
     has_speech: bool
     placement: dict[str, str] = field(default_factory=dict)
-    source: str = ""
+    source: str = ""  # the talker's recording ("" without a talker)
+    music_source: str = ""  # the music's recording or render ("" without background_music)
 
 
 def _excerpt(rng: np.random.Generator, audio: np.ndarray, n: int) -> np.ndarray:
@@ -136,6 +137,7 @@ def make_window(rng: np.random.Generator, sources: SplitSources, augment: bool =
     has_speech = rng.random() < 0.85 or "plosive" in chosen or "clipping" in chosen
     level_db = float(rng.uniform(-38.0, -14.0))
     source = ""
+    music_source = ""
     if has_speech:
         source, speech = _speech(rng, sources, n, augment)
         if gen.active_rms(speech) < 1e-4:  # an excerpt of pure pause: take the file's level instead
@@ -171,7 +173,7 @@ def make_window(rng: np.random.Generator, sources: SplitSources, augment: bool =
         elif fault == "hiss":
             signal = gen.hiss(rng, n) * gen.db(float(rng.uniform(max(-58.0, level_db - 35.0), level_db - 8.0)))
         elif fault == "background_music":
-            _, music = _pick(rng, sources.music)
+            music_source, music = _pick(rng, sources.music)
             sig = _excerpt(rng, music, n)
             if augment and rng.random() < 0.5:  # other keys/tempi/timbres than the two training tracks
                 from scipy.signal import resample_poly
@@ -291,6 +293,7 @@ def make_window(rng: np.random.Generator, sources: SplitSources, augment: bool =
         has_speech=bool(has_speech),
         placement=placement,
         source=source,
+        music_source=music_source,
     )
 
 
@@ -310,7 +313,8 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
     window's samples); ``talker_logmel`` and ``background_logmel`` (float16) of the known parts; ``labels``
     (count, 10) uint8 in FAULT_TYPES order; ``onset_s``, ``offset_s``, ``freq_hz`` (count, 10) float32;
     ``speech_level_dbfs``, ``has_speech``, ``placement`` (the placement of each labelled fault, ``type:mode``
-    joined by commas) and ``source``; with ``keep_samples`` also ``samples`` (count, 16240) float32, the mixture
+    joined by commas), ``source`` (the talker's recording) and ``music_source`` (the background music's recording
+    or render, so that figures on real music alone can be told apart); with ``keep_samples`` also ``samples`` (count, 16240) float32, the mixture
     itself, so new features can be tried without rebuilding. ``rendered`` adds the rendered music and talkers of
     ``seed`` to the train/val sources (see sources.load_split; it needs fluidsynth, the soundfonts and flite).
     ``jobs`` > 1 builds index ranges in that many processes; each window depends only on ``(seed, split, index)``,
@@ -349,6 +353,7 @@ def _build_range(media_dir: Path, split: str, start: int, stop: int, seed: int, 
     has_speech = np.zeros(count, bool)
     placement: list[str] = []
     source: list[str] = []
+    music_source: list[str] = []
     for i in range(count):
         window = make_window(window_rng(seed, split, start + i), sources, augment=augment, faults=faults)
         feats[i] = logmel(window.mixture)
@@ -362,6 +367,7 @@ def _build_range(media_dir: Path, split: str, start: int, stop: int, seed: int, 
         level[i], has_speech[i] = window.speech_level_dbfs, window.has_speech
         placement.append(",".join(f"{t}:{m}" for t, m in window.placement.items()))
         source.append(window.source)
+        music_source.append(window.music_source)
     out = {
         "logmel": feats,
         **extra,
@@ -375,6 +381,7 @@ def _build_range(media_dir: Path, split: str, start: int, stop: int, seed: int, 
         "has_speech": has_speech,
         "placement": np.asarray(placement),
         "source": np.asarray(source),
+        "music_source": np.asarray(music_source),
     }
     if samples is not None:
         out["samples"] = samples
