@@ -314,11 +314,11 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
     (count, 10) uint8 in FAULT_TYPES order; ``onset_s``, ``offset_s``, ``freq_hz`` (count, 10) float32;
     ``speech_level_dbfs``, ``has_speech``, ``placement`` (the placement of each labelled fault, ``type:mode``
     joined by commas), ``source`` (the talker's recording) and ``music_source`` (the background music's recording
-    or render, so that figures on real music alone can be told apart); with ``keep_samples`` also ``samples`` (count, 16240) float32, the mixture
-    itself, so new features can be tried without rebuilding. ``rendered`` adds the rendered music and talkers of
-    ``seed`` to the train/val sources (see sources.load_split; it needs fluidsynth, the soundfonts and flite).
-    ``jobs`` > 1 builds index ranges in that many processes; each window depends only on ``(seed, split, index)``,
-    so the result is the same.
+    or render, so that figures on real music alone can be told apart); with ``keep_samples`` also ``samples``
+    (count, 16240) float32, the mixture itself, so new features can be tried without rebuilding. ``rendered`` adds
+    the rendered music and talkers of ``seed`` to the train/val sources (see sources.load_split; it needs
+    fluidsynth, the soundfonts and flite). ``jobs`` > 1 builds index ranges in that many processes; each window
+    depends only on ``(seed, split, index)``, so the result is the same.
     """
     if jobs > 1 and count >= 2 * jobs:
         from concurrent.futures import ProcessPoolExecutor
