@@ -13,15 +13,16 @@ written with channel placeholders resolved from the channel map at decision time
 
 Expression variables: ``freq`` (Hz, hum fundamental or howl peak), ``score``, ``duration`` (s), ``peak_dbfs``
 (estimated true peak, reconstructed over clipped plateaus), ``level_dbfs`` (loud-frame level of the window),
-``floor_dbfs`` (quiet-frame level), ``current`` (the parameter's current console value). Functions: ``min``,
-``max``, ``ceil``, ``floor``, ``round``, ``abs``. An action whose expression needs a value that was not measured
-uses its ``fallback`` or is skipped.
+``floor_dbfs`` (quiet-frame level). Functions: ``min``, ``max``, ``ceil``, ``floor``, ``round``, ``abs``. An
+action whose expression needs a value that was not measured uses its ``fallback`` or is skipped. The desk's own
+value is known only to the mixer: actions relative to it use ``mode`` ``relative``, ``at_least`` or ``at_most``,
+which the mixer resolves against the engineer's value.
 
 Hold: ``event`` = for the fault event plus ``release_s`` (restored afterwards); a number = that many seconds;
 ``until_cleared`` = held until its owner releases it (the engineer clears it), then restored; ``sticky`` = never
 restored. Bounds (``min``/``max``) clamp the resulting value and every value is also kept inside the strip
-parameter's own range; for ``relative`` moves the result is the console's value + delta, clamped here when the
-current value is given and otherwise by the mixer, which carries the bounds with the action.
+parameter's own range; for ``relative`` moves the result is the console's value + delta, so the bounds travel with
+the action and the mixer applies them.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 #: Channel placeholders a strategy may use; the channel map given to :meth:`StrategyTable.actions_for` fills them.
 CHANNEL_ROLES: tuple[str, ...] = ("ch", "music")
 #: Variables a value expression may use.
-VARIABLES: tuple[str, ...] = ("freq", "score", "duration", "peak_dbfs", "level_dbfs", "floor_dbfs", "current")
+VARIABLES: tuple[str, ...] = ("freq", "score", "duration", "peak_dbfs", "level_dbfs", "floor_dbfs")
 
 
 class StrategyError(Exception):
@@ -185,6 +186,9 @@ class Expression:
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return
         if isinstance(node, ast.Name):
+            if node.id == "current":  # the analysis cannot know the desk's value; the mixer can
+                raise ValueError(f"{self.text!r}: the desk's current value is not an expression variable; use mode "
+                                 "relative, at_least or at_most, which the mixer resolves against the engineer's value")
             if node.id not in VARIABLES:
                 raise ValueError(f"unknown variable {node.id!r} in {self.text!r}; known: {', '.join(VARIABLES)}")
             self.variables.add(node.id)
@@ -283,7 +287,7 @@ class ActionSpec(_Strict):
     hold: HoldSpec | None = None
     """Overrides the strategy's hold for this action."""
     min: float | None = None
-    """Lowest value the action may produce (for ``relative``: current + delta)."""
+    """Lowest value the action may produce (for ``relative``: the desk's value + delta, bounded by the mixer)."""
     max: float | None = None
     """Highest value the action may produce."""
     when: str | None = None
@@ -443,22 +447,18 @@ class StrategyTable:
         event: FaultEvent,
         channel_map: Mapping[str, str],
         owner: str,
-        current: Mapping[str, float | str] | None = None,
         measurements: Mapping[str, float | None] | None = None,
     ) -> list[Action]:
         """The console actions for ``event``.
 
         ``channel_map`` maps placeholders to strips (``{"ch": "ch01", "music": "ch05"}``); ``owner`` is recorded on
-        every action (the tag id, or ``audio:<type>``); ``current`` holds the console's current values by parameter
-        name (used by ``relative`` bounds and the ``current`` variable); ``measurements`` holds the window's
-        ``peak_dbfs``, ``level_dbfs``, ``floor_dbfs``. Returns ``[]`` when the strategy is missing, disabled or below
-        its threshold. An action that cannot be computed (missing measurement and no fallback, a relative move
-        already at its bound) is left out, never guessed.
+        every action (the tag id, or ``audio:<type>``); ``measurements`` holds the window's ``peak_dbfs``,
+        ``level_dbfs``, ``floor_dbfs``. Returns ``[]`` when the strategy is missing, disabled or below its threshold.
+        An action that cannot be computed (missing measurement and no fallback) is left out, never guessed.
         """
         strategy = self.spec.strategies.get(event.type)
         if strategy is None or not strategy.enabled or event.score < strategy.threshold:
             return []
-        current = current or {}
         env_base: dict[str, float | None] = {
             "freq": event.freq,
             "score": float(event.score),
@@ -474,8 +474,7 @@ class StrategyTable:
         for action_spec in strategy.actions:
             param = _resolve_param(action_spec.param, channel_map)
             spec = strip_param_spec(param)
-            now = current.get(param)
-            env = {**env_base, "current": float(now) if isinstance(now, (int, float)) else None}
+            env = env_base
             if action_spec.when is not None:
                 try:
                     if not Expression(action_spec.when).evaluate(env):
@@ -487,16 +486,14 @@ class StrategyTable:
                 log.debug("strategy action skipped: missing measurement", extra={"fields": {"param": param}})
                 continue
             if isinstance(value, float) and spec.kind != "enum":  # an enum's value is one of its choices already
-                value = _bounded(action_spec, spec, value, env["current"])
-                if value is None:
-                    continue
+                value = _bounded(action_spec, spec, value)
             hold_s, restore = _hold(action_spec.hold if action_spec.hold is not None else strategy.hold, strategy,
                                     event)
             actions.append(Action(
                 param=param, value=value, mode=action_spec.mode, ramp_ms=action_spec.ramp_ms, hold_s=hold_s,
                 restore=restore, owner=owner,
                 reason=f"{event.type} score {event.score:.2f}" + (f" at {event.freq:.1f} Hz" if event.freq else ""),
-                # a relative move's result is the console's value + delta: the mixer bounds it where that is known
+                # a relative move's result is the desk's value + delta: the mixer, which knows it, bounds it
                 min_value=action_spec.min if action_spec.mode == "relative" else None,
                 max_value=action_spec.max if action_spec.mode == "relative" else None,
             ))
@@ -533,15 +530,12 @@ def _action_value(action: ActionSpec, spec: ParamSpec, env: Mapping[str, float |
         return action.fallback
 
 
-def _bounded(action: ActionSpec, spec: ParamSpec, value: float, current: float | None) -> float | None:
+def _bounded(action: ActionSpec, spec: ParamSpec, value: float) -> float:
+    """``value`` inside the action's bounds and the parameter's range; a relative delta is left to the mixer."""
+    if action.mode == "relative":
+        return value
     lo = spec.lo if action.min is None else max(spec.lo, action.min)
     hi = spec.hi if action.max is None else min(spec.hi, action.max)
-    if action.mode == "relative":
-        if current is None:
-            return value  # the result is not known here: the Action carries the bounds to the mixer
-        target = min(hi, max(lo, current + value))
-        delta = target - current
-        return None if abs(delta) < 1e-6 else delta
     return min(hi, max(lo, value))
 
 

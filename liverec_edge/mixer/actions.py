@@ -23,8 +23,8 @@ Rules, per parameter:
   engineer wins: every claim on it is dropped, nothing is restored, and actions on it are refused for
   ``override_hold_s``.
 - **Bounds** from settings clamp or refuse targets (absolute min/max, max raise/cut relative to the baseline); the
-  log line says why. A relative action's own ``min_value``/``max_value`` (the strategy's bounds) clamp its result
-  first.
+  log line says why. An action's own ``min_value``/``max_value`` (a strategy's bounds of a relative move's result)
+  clamp it first.
 - **Dry run** logs what would be sent and sends nothing (baselines are still read).
 - **Crash safety**: :meth:`MixerEngine.start` restores whatever the journal of a crashed run left changed, before
   accepting any action. Changes the console did not take (desk away) are retried every ``reconcile_s``; held
@@ -367,11 +367,6 @@ class MixerEngine:
             if not (_is_number(base) and _is_number(value)):
                 raise ValueError(f"a relative change needs numbers; {param} is {base!r}, change {value!r}")
             value = float(base) + float(value)
-            # the strategy's own bounds of the result (it could not know the baseline)
-            if action.min_value is not None:
-                value = max(value, action.min_value)
-            if action.max_value is not None:
-                value = min(value, action.max_value)
         elif action.mode in ("at_least", "at_most"):
             base = held.baseline
             if not (_is_number(base) and _is_number(value)):
@@ -379,6 +374,11 @@ class MixerEngine:
             value = max(float(base), float(value)) if action.mode == "at_least" else min(float(base), float(value))
         elif isinstance(value, str):
             value = value.strip()
+        if _is_number(value):  # the action's own bounds (a strategy cannot know the baseline a relative move adds to)
+            if action.min_value is not None:
+                value = max(float(value), action.min_value)
+            if action.max_value is not None:
+                value = min(float(value), action.max_value)
         value = self.backend.snap(param, value)  # validates the value against the console (raises ValueError)
         note = ""
         if _is_number(value):
