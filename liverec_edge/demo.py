@@ -98,13 +98,18 @@ class DemoReporter(StageBase):
                 self.commands.append(command)
                 now = ctx.clock()
                 if command.kind == "apply":
-                    changes = ", ".join(f"{a.param}={_fmt(a.value)}" for a in command.actions)
+                    changes = ", ".join(f"{a.param}={_fmt(a.value)}{_MODE_NOTE.get(a.mode, '')}"
+                                        for a in command.actions)
                     self._say(now, "mixer", f"{command.reason} → {changes}")
                 else:
                     self._say(now, "mixer", f"release {command.owner} ({command.reason})")
 
     def health(self) -> Mapping[str, HealthValue]:
         return {}
+
+
+#: How the log shows a change that is not a plain jump (the desk's own value decides the result).
+_MODE_NOTE = {"relative": " (relative)", "at_least": " (at least)", "at_most": " (at most)"}
 
 
 def _fmt(value: Any) -> str:

@@ -100,6 +100,12 @@ def test_relative_move_is_bounded_by_its_own_limits(tmp_path: Path) -> None:
                                                min_value=-18.0))
             assert result.accepted and result.target == pytest.approx(-18.0, abs=0.3)
             await until(lambda: sim.value("ch01.trim") == result.target)
+            # sticky: the floor is the new baseline, and a further step at the floor moves nothing
+            again = await engine.apply(Action("ch01.trim", -3, mode="relative", restore=False, owner="audio:clip",
+                                              min_value=-18.0))
+            assert again.accepted and again.target == result.target
+            await asyncio.sleep(0.1)
+            assert sim.value("ch01.trim") == result.target
 
     run(main())
 

@@ -474,14 +474,13 @@ class StrategyTable:
         for action_spec in strategy.actions:
             param = _resolve_param(action_spec.param, channel_map)
             spec = strip_param_spec(param)
-            env = env_base
             if action_spec.when is not None:
                 try:
-                    if not Expression(action_spec.when).evaluate(env):
+                    if not Expression(action_spec.when).evaluate(env_base):
                         continue
                 except MissingVariable:
                     continue
-            value = _action_value(action_spec, spec, env)
+            value = _action_value(action_spec, spec, env_base)
             if value is None:
                 log.debug("strategy action skipped: missing measurement", extra={"fields": {"param": param}})
                 continue
