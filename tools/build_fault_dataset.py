@@ -12,8 +12,9 @@ file is a pure function of ``--seed`` and the counts. Keys are ``<split>__<name>
 By default (``--rendered``) train and val also draw on rendered music and train on synthetic talkers, made from the
 seed by ``tools/faultsynth/rendered.py`` (needs the Debian packages fluidsynth, fluid-soundfont-gm,
 timgm6mb-soundfont and flite: ``bash tools/setup.sh train`` installs them; rendered once, then cached in
-``~/.cache/liverec-edge/faultsynth``). ``--no-rendered`` builds from the real recordings alone. The test split is
-always real recordings only.
+``~/.cache/liverec-edge/faultsynth``). ``--no-rendered`` builds from the shared recordings alone. By default
+(``--soundtracks``) train and val music also draws on about seventy produced tracks of two Debian game-soundtrack
+packages (``tools/faultsynth/soundtracks.py``). The test split is always the shared recordings only.
 """
 
 from __future__ import annotations
@@ -39,20 +40,21 @@ DEFAULT_MEDIA = REPO.parent / "shared" / "media"
 
 
 def build(media_dir: Path, counts: dict[str, int], seed: int, rendered: bool = True, keep_samples: bool = False,
-          jobs: int = 1) -> dict[str, np.ndarray]:
+          jobs: int = 1, soundtracks: bool = True) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for split, count in counts.items():
         if count <= 0:
             continue
         started = time.monotonic()
-        data = build_split(media_dir, split, count, seed, rendered=rendered, keep_samples=keep_samples, jobs=jobs)
+        data = build_split(media_dir, split, count, seed, rendered=rendered, keep_samples=keep_samples, jobs=jobs,
+                           soundtracks=soundtracks)
         for key, value in data.items():
             arrays[f"{split}__{key}"] = value
         per_type = dict(zip(FAULT_TYPES, data["labels"].sum(axis=0).tolist(), strict=True))
         print(f"{split}: {count} windows in {time.monotonic() - started:.1f} s; positives per type {per_type}",
               file=sys.stderr)
     arrays["fault_types"] = np.asarray(FAULT_TYPES)
-    meta = {"seed": seed, "counts": counts, "splits": SPLITS, "rendered": rendered,
+    meta = {"seed": seed, "counts": counts, "splits": SPLITS, "rendered": rendered, "soundtracks": soundtracks,
             "rendered_version": GENERATOR_VERSION if rendered else None,
             "rendered_counts": {"music": MUSIC_COUNTS, "speech": SPEECH_COUNTS} if rendered else None}
     arrays["meta_json"] = np.asarray(json.dumps(meta))
@@ -70,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rendered", action=argparse.BooleanOptionalAction, default=True,
                         help="add rendered music (train, val) and synthetic talkers (train) from the seed "
                              "(needs fluidsynth, the GM soundfonts and flite; default on)")
+    parser.add_argument("--soundtracks", action=argparse.BooleanOptionalAction, default=True,
+                        help="add the Debian game soundtracks' music to train and val (tools/faultsynth/"
+                             "soundtracks.py; needs the packages wesnoth-1.16-music and warzone2100-music; default "
+                             "on; --no-soundtracks builds session 3's data)")
     parser.add_argument("--samples", action="store_true",
                         help="also store each window's mixture samples (16240 float32 per window), so new features "
                              "can be computed without rebuilding")
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.media.is_dir():
         parser.error(f"media folder not found: {args.media}")
     arrays = build(args.media, {"train": args.train, "val": args.val, "test": args.test}, args.seed, args.rendered,
-                   keep_samples=args.samples, jobs=args.jobs)
+                   keep_samples=args.samples, jobs=args.jobs, soundtracks=args.soundtracks)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **arrays)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 APT_DEMO=(espeak-ng ffmpeg)
 APT_TEST=(libasound2-dev alsa-utils espeak-ng sox ffmpeg pkg-config systemd gcc python3-dev)
 # train only: tools/faultsynth/rendered.py renders music (fluidsynth; FluidR3 for train, TimGM6mb for val) and talkers
-APT_TRAIN=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont flite)
+# (flite); tools/faultsynth/soundtracks.py reads the produced music of two game-soundtrack packages
+APT_TRAIN=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont flite wesnoth-1.16-music warzone2100-music)
 
 apt_install() {
   command -v apt-get >/dev/null || { echo "setup: no apt-get; install ${*} yourself" >&2; return 0; }

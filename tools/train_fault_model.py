@@ -135,9 +135,11 @@ def load_data(path: Path) -> dict[str, dict[str, np.ndarray]]:
 
 def build_data(media: Path, counts: dict[str, int], seed: int,
                rendered: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """The windows of every split; ``rendered`` adds all training-only material (renders and soundtracks)."""
     from tools.faultsynth.windows import build_split
 
-    return {split: build_split(media, split, count, seed, rendered=rendered) for split, count in counts.items()}
+    return {split: build_split(media, split, count, seed, rendered=rendered, soundtracks=rendered)
+            for split, count in counts.items()}
 
 
 def ideal_ratio_mask(split: dict[str, np.ndarray]) -> np.ndarray:

@@ -151,11 +151,13 @@ def _read_mains(path: Path) -> tuple[np.ndarray, int]:
 
 
 @lru_cache(maxsize=6)
-def load_split(media_dir: Path, split: str, rendered: bool = False, seed: int = 0) -> SplitSources:
+def load_split(media_dir: Path, split: str, rendered: bool = False, seed: int = 0,
+               soundtracks: bool = False) -> SplitSources:
     """Decode every recording of ``split`` (cached per process: the sources are read-only afterwards).
 
-    ``rendered`` appends the rendered music (train, val) and talkers (train) of ``seed`` after the real recordings;
-    the test split ignores it.
+    ``soundtracks`` appends the Debian game soundtracks (``soundtracks.py``: real produced music, train and val)
+    after the shared recordings, ``rendered`` the rendered music (train, val) and talkers (train) of ``seed``; the
+    test split ignores both.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLIT_NAMES}")
@@ -176,6 +178,11 @@ def load_split(media_dir: Path, split: str, rendered: bool = False, seed: int = 
         if rate != MAINS_RATE:
             raise ValueError(f"{rel}: expected the ENF recordings at {MAINS_RATE} Hz, got {rate}")
         sources.mains.append(MainsTrack(rel, mains_phase(wave)))
+    if soundtracks and split != "test":
+        from .soundtracks import soundtracks as soundtrack_music
+
+        # real produced music: it joins the real group of `windows._pick`, the renders the rendered one
+        sources.music.extend(soundtrack_music(split))
     if rendered and split != "test":
         from .rendered import rendered_music, rendered_speech
 
