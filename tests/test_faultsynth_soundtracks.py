@@ -121,3 +121,33 @@ def test_installed_packages_give_disjoint_train_and_val_music() -> None:
     splits = _splits()
     assert not splits["train"] & splits["val"]
     assert len(splits["train"]) >= 40 and len(splits["val"]) >= 15
+
+
+# -- held-out word voices (tools/faultsynth/voices.py) ---------------------------------------------------------
+
+
+def test_word_voices_one_talker_per_language_with_enough_words(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.faultsynth import voices
+
+    root = tmp_path / "sounds"
+    monkeypatch.setattr(voices, "MIN_WORDS", 3)
+    for i in range(4):
+        _track(root / "en" / f"w{i}.ogg", 0.3, freq=200.0 + 50 * i)  # WAV inside: the decoder reads content
+    for i in range(2):  # too few words: no talker
+        _track(root / "xx" / f"w{i}.ogg", 0.3)
+    (root / "en.soundtheme").write_text("not a folder")
+    talkers = voices.word_voices(root, tmp_path / "cache")
+    assert [name for name, _ in talkers] == ["voices/ktuberling/en"]
+    audio = talkers[0][1]
+    # four 0.3 s words and four 50–350 ms pauses, peak-normalised; a second call reads the cache, identical
+    assert 4 * 0.35 * RATE <= audio.size <= 4 * 0.65 * RATE
+    assert abs(float(np.max(np.abs(audio))) - 1.0) < 1e-6
+    assert np.array_equal(voices.word_voices(root, tmp_path / "cache")[0][1], audio)
+
+
+def test_word_voices_missing_package_names_it(tmp_path: Path) -> None:
+    from tools.faultsynth import voices
+
+    with pytest.raises(voices.VoicesMissing, match="ktuberling-data"):
+        voices.word_voices(tmp_path / "none", tmp_path)

@@ -2,12 +2,16 @@
 
     .venv/bin/python tools/fault_model_report.py --data /tmp/faults.npz                # the dataset's test split
     .venv/bin/python tools/fault_model_report.py --held-out 480 --seed 20261126        # fresh test-split windows
+    .venv/bin/python tools/fault_model_report.py --voice-check 2400                    # eleven held-out voices
 
 Tables (markdown): per type threshold / precision / recall / F1 / support, macro-F1 and the share of fault-free
 windows on which some fault fires; the confusion of the arg-max score on single-label windows; recall by where the
 fault sits in the window (whole window, from mid-window, only the last 100–300 ms). ``--held-out N`` builds N new
 windows from the TEST-split recordings with the dataset tool's own functions and ``--seed`` (as
 ``tests/test_fault_model.py`` does), so a model can be graded on windows no run ever selected anything with.
+``--voice-check N`` builds N windows from the VALIDATION split's music, keyboard and mains with eleven held-out
+real talkers (``tools/faultsynth/voices.py``, Debian ``ktuberling-data``) instead of its one voice: how a model
+does on other people, without touching the test recordings.
 """
 
 from __future__ import annotations
@@ -111,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", type=Path, help=".npz from tools/build_fault_dataset.py")
     source.add_argument("--held-out", type=int, metavar="N", help="build N new windows from the test recordings")
+    source.add_argument("--voice-check", type=int, metavar="N",
+                        help="build N windows from the validation split's sources with the held-out word voices "
+                             "(tools/faultsynth/voices.py) as talkers: a model choice that does not rest on one voice")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="with --data")
-    parser.add_argument("--seed", type=int, default=20_261_126, help="with --held-out (not the training seed 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="with --held-out (default 20261126) or --voice-check (default 7); not the training seed 0")
     parser.add_argument("--media", type=Path, default=DEFAULT_MEDIA)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -120,10 +128,15 @@ def main(argv: list[str] | None = None) -> int:
     model = FaultModel.load(args.model_dir, num_threads=1)
     if args.data is not None:
         windows = load_data(args.data)[args.split]
+    elif args.held_out is not None:
+        from tools.faultsynth.windows import build_split
+
+        windows = build_split(args.media, "test", args.held_out, 20_261_126 if args.seed is None else args.seed)
     else:
         from tools.faultsynth.windows import build_split
 
-        windows = build_split(args.media, "test", args.held_out, args.seed)
+        windows = build_split(args.media.resolve(), "val", args.voice_check, 7 if args.seed is None else args.seed,
+                              rendered=True, soundtracks=True, voices=True, jobs=2)
     scores = score_windows(model, windows)
     thresholds = np.array([model.thresholds[name] for name in FAULT_TYPES])
     labels = windows["labels"]

@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 APT_DEMO=(espeak-ng ffmpeg)
 APT_TEST=(libasound2-dev alsa-utils espeak-ng sox ffmpeg pkg-config systemd gcc python3-dev)
 # train only: tools/faultsynth/rendered.py renders music (fluidsynth; FluidR3 for train, TimGM6mb for val) and talkers
-# (flite); tools/faultsynth/soundtracks.py reads the produced music of two game-soundtrack packages
-APT_TRAIN=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont flite wesnoth-1.16-music warzone2100-music)
+# (flite); tools/faultsynth/soundtracks.py reads the produced music of two game-soundtrack packages, and
+# tools/faultsynth/voices.py the held-out word voices that tools/fault_model_report.py --voice-check grades with
+APT_TRAIN=(espeak-ng ffmpeg fluidsynth fluid-soundfont-gm timgm6mb-soundfont flite wesnoth-1.16-music warzone2100-music
+           ktuberling-data)
 
 apt_install() {
   command -v apt-get >/dev/null || { echo "setup: no apt-get; install ${*} yourself" >&2; return 0; }

@@ -152,12 +152,13 @@ def _read_mains(path: Path) -> tuple[np.ndarray, int]:
 
 @lru_cache(maxsize=6)
 def load_split(media_dir: Path, split: str, rendered: bool = False, seed: int = 0,
-               soundtracks: bool = False) -> SplitSources:
+               soundtracks: bool = False, voices: bool = False) -> SplitSources:
     """Decode every recording of ``split`` (cached per process: the sources are read-only afterwards).
 
     ``soundtracks`` appends the Debian game soundtracks (``soundtracks.py``: real produced music, train and val)
     after the shared recordings, ``rendered`` the rendered music (train, val) and talkers (train) of ``seed``; the
-    test split ignores both.
+    test split ignores both. ``voices`` replaces the split's talkers with the held-out word voices of ``voices.py``
+    (for choosing between models; never for training).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLIT_NAMES}")
@@ -189,6 +190,10 @@ def load_split(media_dir: Path, split: str, rendered: bool = False, seed: int = 
         # already peak-normalised; rendered speech has no mains hum, so no notches
         sources.music.extend(rendered_music(split, seed))
         sources.speech.extend(rendered_speech(split, seed))
+    if voices:
+        from .voices import word_voices
+
+        sources.speech = word_voices()
     return sources
 
 

@@ -304,7 +304,7 @@ def window_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 def build_split(media_dir: Path, split: str, count: int, seed: int, augment: bool | None = None,
                 faults: list[str] | None = None, rendered: bool = True, keep_samples: bool = False,
-                jobs: int = 1, soundtracks: bool = False) -> dict[str, np.ndarray]:
+                jobs: int = 1, soundtracks: bool = False, voices: bool = False) -> dict[str, np.ndarray]:
     """Build ``count`` windows of ``split`` and return their features, mask targets and annotations as arrays.
 
     Keys: ``logmel`` (count, 100, 64) float32 of the mixture; one key per extra feature set of
@@ -317,9 +317,9 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
     or render, so that figures on real music alone can be told apart); with ``keep_samples`` also ``samples``
     (count, 16240) float32, the mixture itself, so new features can be tried without rebuilding. ``rendered`` adds
     the rendered music and talkers of ``seed`` to the train/val sources (see sources.load_split; it needs
-    fluidsynth, the soundfonts and flite), ``soundtracks`` the Debian game soundtracks' music (see
-    sources.load_split). ``jobs`` > 1 builds index ranges in that many processes; each window
-    depends only on ``(seed, split, index)``, so the result is the same.
+    fluidsynth, the soundfonts and flite), ``soundtracks`` the Debian game soundtracks' music, ``voices`` swaps the
+    talkers for the held-out word voices (see sources.load_split). ``jobs`` > 1 builds index ranges in that many
+    processes; each window depends only on ``(seed, split, index)``, so the result is the same.
     """
     if jobs > 1 and count >= 2 * jobs:
         from concurrent.futures import ProcessPoolExecutor
@@ -327,17 +327,19 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
         bounds = np.linspace(0, count, jobs + 1).astype(int)
         with ProcessPoolExecutor(jobs) as pool:
             parts = list(pool.map(_build_range, *zip(*[
-                (media_dir, split, int(lo), int(hi), seed, augment, faults, rendered, keep_samples, soundtracks)
+                (media_dir, split, int(lo), int(hi), seed, augment, faults, rendered, keep_samples, soundtracks,
+                 voices)
                 for lo, hi in pairwise(bounds)], strict=True)))
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-    return _build_range(media_dir, split, 0, count, seed, augment, faults, rendered, keep_samples, soundtracks)
+    return _build_range(media_dir, split, 0, count, seed, augment, faults, rendered, keep_samples, soundtracks,
+                        voices)
 
 
 def _build_range(media_dir: Path, split: str, start: int, stop: int, seed: int, augment: bool | None,
                  faults: list[str] | None, rendered: bool, keep_samples: bool,
-                 soundtracks: bool = False) -> dict[str, np.ndarray]:
+                 soundtracks: bool = False, voices: bool = False) -> dict[str, np.ndarray]:
     """Windows ``start`` .. ``stop - 1`` of ``split`` (see :func:`build_split`)."""
-    sources = load_split(Path(media_dir).resolve(), split, rendered, seed, soundtracks)
+    sources = load_split(Path(media_dir).resolve(), split, rendered, seed, soundtracks, voices)
     augment = (split == "train") if augment is None else augment
     count = stop - start
     feats = np.zeros((count, WINDOW_FRAMES, PARAMS.n_mels), np.float32)

@@ -1,0 +1,89 @@
+"""Held-out real voices for choosing a model: word recordings of eleven speakers from Debian's ``ktuberling-data``.
+
+Validation has one real talker (LibriSpeech 5703) and the test split one more (JFK). Session 4 found that a model's
+false alarms on a *new* voice swing from 2 % to 24 % of fault-free windows between training runs, and that the one
+validation voice does not show which run does well: choosing on it picked a run that fired on a quarter of the test
+voice's fault-free windows. A second set of voices, in neither train nor test, makes the choice less a bet on one
+talker. KTuberling (GPL-2+, KDE) ships the names of its stamps spoken by native speakers, one speaker per language,
+recorded in their own rooms with their own microphones; that variety of voice, language, room and microphone is
+what a check for "another person in another room" needs.
+
+Each language with at least :data:`MIN_WORDS` recordings becomes one talker: its first :data:`MAX_WORDS` words
+(sorted by file name), each peak-normalised and given a −4…0 dB level, joined by 50–350 ms pauses (a seeded draw,
+so the talkers are a pure function of the files), notched at the mains lines like the shared speech
+(``sources.remove_mains_lines``) and peak-normalised. Cached as ``.npy`` under the faultsynth cache.
+
+``windows.build_split(..., voices=True)`` builds windows of a split with these talkers instead of the split's own
+(``tools/fault_model_report.py --voice-check N`` does it with the validation split's other sources). They are
+never used for training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+RATE = 16_000
+ROOT = Path("/usr/share/ktuberling/sounds")
+DEBIAN_PACKAGE = "ktuberling-data"
+MIN_WORDS = 40
+MAX_WORDS = 120
+VOICE_PREFIX = "voices/ktuberling/"
+CACHE_VERSION = 1
+SEED = 99
+
+
+class VoicesMissing(RuntimeError):
+    """The Debian package with the word recordings is not installed."""
+
+
+def languages(root: Path | None = None) -> list[Path]:
+    """The language folders with enough words to make a talker."""
+    root = root or ROOT
+    if not root.is_dir():
+        return []
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and len(list(d.glob("*.ogg"))) >= MIN_WORDS]
+
+
+def word_voices(root: Path | None = None, cache_dir: Path | None = None) -> list[tuple[str, np.ndarray]]:
+    """One ``(name, samples)`` talker per language, 16 kHz mono float32, peak 1.0."""
+    folders = languages(root)
+    if not folders:
+        raise VoicesMissing(f"no word recordings under {root or ROOT}: install the Debian package {DEBIAN_PACKAGE} "
+                            "(bash tools/setup.sh train)")
+    cache = cache_dir or Path(os.environ.get("LIVEREC_FAULTSYNTH_CACHE",
+                                             Path.home() / ".cache" / "liverec-edge" / "faultsynth"))
+    return [(f"{VOICE_PREFIX}{folder.name}", _talker(folder, cache)) for folder in folders]
+
+
+def _talker(folder: Path, cache: Path) -> np.ndarray:
+    files = sorted(folder.glob("*.ogg"))[:MAX_WORDS]
+    fingerprint = "|".join(f"{f.name}:{f.stat().st_size}" for f in files)
+    key = hashlib.sha256(f"{CACHE_VERSION}|{MIN_WORDS}|{SEED}|{fingerprint}".encode()).hexdigest()[:16]
+    cached = cache / "voices" / f"{folder.name}-{key}.npy"
+    if cached.exists():
+        return np.load(cached)
+    from liverec_edge.media import MediaError, decode_audio
+
+    from .sources import remove_mains_lines
+
+    rng = np.random.default_rng(SEED)
+    parts: list[np.ndarray] = []
+    for path in files:
+        gain = 10 ** (rng.uniform(-4.0, 0.0) / 20)
+        pause = np.zeros(int(rng.uniform(0.05, 0.35) * RATE), np.float32)
+        try:
+            word, _ = decode_audio(path, RATE)
+        except MediaError:  # a few files of the package do not decode; the talker goes on without them
+            continue
+        parts += [word / max(1e-6, float(np.max(np.abs(word)))) * gain, pause]
+    talker = remove_mains_lines(np.concatenate(parts).astype(np.float32))
+    talker = (talker / max(1e-6, float(np.max(np.abs(talker))))).astype(np.float32)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, talker)
+    tmp.replace(cached)
+    return talker
