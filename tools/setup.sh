@@ -52,8 +52,9 @@ case "$mode" in
     apt_install "${APT_TRAIN[@]}"
     .venv/bin/python -m pip install -q -e ".[dev,train]"
     if [ $# -eq 0 ]; then
-      echo "setup: ready. nice .venv/bin/python tools/build_fault_dataset.py --out /tmp/faults.npz --seed 0" >&2
-      echo "       nice .venv/bin/python tools/train_fault_model.py --data /tmp/faults.npz --out models/faults" >&2
+      echo "setup: ready. The shipped model's commands (models/faults/MODEL_CARD.md):" >&2
+      echo "  nice .venv/bin/python tools/build_fault_dataset.py --out /tmp/faults.npz --seed 0 --train 24000 --val 1200 --test 1500 --samples --jobs 2" >&2
+      echo "  nice .venv/bin/python tools/train_fault_model.py --data /tmp/faults.npz --out models/faults --mask off --learning-rate 7e-4 --max-train 16000 --extra mains_lines,clip_shape,tonal_peaks --threads 1" >&2
       exit 0
     fi
     exec nice .venv/bin/python tools/train_fault_model.py "$@"

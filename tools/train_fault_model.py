@@ -51,9 +51,8 @@ THRESHOLD_FLOOR = 0.5  # see choose_thresholds
 MASK_MIN_GAIN = 0.01  # validation macro-F1 the mask must add to be shipped
 CLASSIFIER_FILE = "fault_classifier_int8.tflite"
 MASK_FILE = "fault_mask_int8.tflite"
-#: The extra channels of the shipped model (models/faults/MODEL_CARD.md: clip_shape and tonal_peaks were measured
-#: and not shipped), so that a plain re-run reproduces it.
-SHIPPED_EXTRA_FEATURES = ("mains_lines",)
+#: The extra channels of the shipped model (models/faults/MODEL_CARD.md), so that a plain re-run reproduces it.
+SHIPPED_EXTRA_FEATURES = ("mains_lines", "clip_shape", "tonal_peaks")
 
 
 @dataclass(frozen=True)
