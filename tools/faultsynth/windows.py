@@ -304,7 +304,7 @@ def window_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 def build_split(media_dir: Path, split: str, count: int, seed: int, augment: bool | None = None,
                 faults: list[str] | None = None, rendered: bool = True, keep_samples: bool = False,
-                jobs: int = 1, soundtracks: bool = False, voices: bool = False) -> dict[str, np.ndarray]:
+                jobs: int = 1, soundtracks: bool = True, voices: bool = False) -> dict[str, np.ndarray]:
     """Build ``count`` windows of ``split`` and return their features, mask targets and annotations as arrays.
 
     Keys: ``logmel`` (count, 100, 64) float32 of the mixture; one key per extra feature set of
