@@ -361,16 +361,25 @@ def tonal_peaks(samples_16k: np.ndarray, n_frames: int, params: FeatureParams | 
     lead = max(0, TONAL_FFT - params.win_length)
     padded = np.concatenate([np.zeros(lead, np.float32), x[:need]])
     first = (n_frames - 1) % TONAL_STEP
-    taken = np.arange(first, n_frames, TONAL_STEP)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, TONAL_FFT)[:: params.hop_length][taken]
+    n = len(range(first, n_frames, TONAL_STEP))
+    # the frames of every TONAL_STEP-th log-mel frame from `first`: a strided view, no copy
+    frames = np.lib.stride_tricks.sliding_window_view(padded, TONAL_FFT)[
+        first * params.hop_length :: TONAL_STEP * params.hop_length][:n]
     spectrum = rfft(frames * window, axis=1)
-    # bins edges[0]-3 .. edges[-1]+3: the banded bins and the neighbours their prominence needs
+    # bins edges[0]-3 .. edges[-1]+3: the banded bins and the neighbours their prominence needs. In-place arithmetic
+    # below: the same values as the plain expressions, with fewer temporaries (this runs for every model window).
     lo, hi = int(edges[0]) - 3, int(edges[-1]) + 3
-    power = spectrum.real[:, lo:hi] ** 2 + spectrum.imag[:, lo:hi] ** 2
+    band = spectrum[:, lo:hi]
+    power = band.real**2
+    power += band.imag**2
     level = np.log(power + np.float32(LINE_FLOOR * full_scale))
     inner = level[:, 3:-3]  # the banded bins
-    prominence = inner - 0.5 * (level[:, :-6] + level[:, 6:])
-    is_peak = (inner >= level[:, 2:-4]) & (inner >= level[:, 4:-2]) & (prominence >= TONAL_MIN_PROMINENCE)
+    prominence = level[:, :-6] + level[:, 6:]
+    prominence *= -0.5
+    prominence += inner  # inner - 0.5 * (left + right)
+    is_peak = inner >= level[:, 2:-4]
+    is_peak &= inner >= level[:, 4:-2]
+    is_peak &= prominence >= TONAL_MIN_PROMINENCE
     near = is_peak.copy()
     near[:, 1:] |= is_peak[:, :-1]
     near[:, :-1] |= is_peak[:, 1:]
@@ -378,8 +387,8 @@ def tonal_peaks(samples_16k: np.ndarray, n_frames: int, params: FeatureParams | 
     span = TONAL_HOLD_FRAMES // TONAL_STEP
     counts = np.cumsum(near, axis=0, dtype=np.int16)
     counts[span:] -= counts[:-span].copy()
-    held = is_peak & (counts >= TONAL_HOLD_SHARE * span)
-    n = len(taken)
+    held = counts >= TONAL_HOLD_SHARE * span
+    held &= is_peak
     n_bands = len(TONAL_BANDS_HZ) - 1
     out = np.zeros((n, len(TONAL_CHANNELS)), np.float32)
     starts = edges[:-1] - edges[0]
