@@ -25,6 +25,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -553,6 +554,19 @@ def cache_dir() -> Path:
         return Path(env)
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "liverec-edge" / "faultsynth"
+
+
+def cached_array(path: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``path`` (.npy) if it exists, else ``compute()`` saved there first (atomically: several build processes may
+    compute the same entry, and a killed build must not leave half a file)."""
+    if path.is_file():
+        return np.load(path)
+    data = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(partial, data)
+    os.replace(partial, path)
+    return data
 
 
 def cache_key(kind: str, seed: int, split: str, index: int) -> str:

@@ -21,10 +21,12 @@ peak-normalised and cached as ``.npy`` under the faultsynth cache (``$LIVEREC_FA
 from __future__ import annotations
 
 import hashlib
-import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from .rendered import cache_dir, cached_array
 
 RATE = 16_000
 EXCERPT_S = 45.0
@@ -52,11 +54,15 @@ def split_of(package: str, path: Path, index: int) -> str:
     and every fifth Wesnoth track → val, the rest → train. A remake shares its composition with the original, so
     the two must not straddle train and val."""
     if package == "warzone2100":
-        root, _ = PACKAGES[package]
-        remade = {p.stem.removesuffix("_enhanced") for p in root.glob("**/aftermath*/*_enhanced.*")}
         aftermath = "aftermath" in path.parent.name
-        return "val" if aftermath or path.stem in remade else "train"
+        return "val" if aftermath or path.stem in _remade(PACKAGES[package][0]) else "train"
     return "val" if index % 5 == 2 else "train"
+
+
+@lru_cache(maxsize=4)
+def _remade(root: Path) -> frozenset[str]:
+    """Stems of the older tracks the Aftermath album has "_enhanced" remakes of."""
+    return frozenset(p.stem.removesuffix("_enhanced") for p in root.glob("**/aftermath*/*_enhanced.*"))
 
 
 def track_name(package: str, path: Path) -> str:
@@ -64,7 +70,7 @@ def track_name(package: str, path: Path) -> str:
     return f"{SOUNDTRACK_PREFIX}{package}/{path.relative_to(root).with_suffix('').as_posix()}"
 
 
-def soundtracks(split: str, cache_dir: Path | None = None) -> list[tuple[str, np.ndarray]]:
+def soundtracks(split: str, cache: Path | None = None) -> list[tuple[str, np.ndarray]]:
     """The soundtrack excerpts of ``split`` (train, val; nothing for test) as ``(name, samples)``, peak 1.0."""
     if split not in ("train", "val"):
         return []
@@ -73,41 +79,30 @@ def soundtracks(split: str, cache_dir: Path | None = None) -> list[tuple[str, np
         raise SoundtracksMissing(
             f"no tracks of {missing} under {[str(PACKAGES[p][0]) for p in missing]}: install the Debian packages "
             f"{' '.join(DEBIAN_PACKAGES)} (bash tools/setup.sh train), or build with --no-rendered")
-    cache = cache_dir or Path(os.environ.get("LIVEREC_FAULTSYNTH_CACHE",
-                                             Path.home() / ".cache" / "liverec-edge" / "faultsynth"))
+    folder = (cache or cache_dir()) / "soundtracks"
     out: list[tuple[str, np.ndarray]] = []
     for package in PACKAGES:
         for index, path in enumerate(track_paths(package)):
             if split_of(package, path, index) != split:
                 continue
-            samples = _excerpt(path, cache)
-            if samples is not None:
+            key = hashlib.sha256(f"{CACHE_VERSION}|{path}|{path.stat().st_size}|{EXCERPT_S}".encode()).hexdigest()
+            samples = cached_array(folder / f"{path.stem}-{key[:16]}.npy", lambda path=path: _excerpt(path))
+            if samples.size:  # too short tracks are cached as empty, so they are not decoded again
                 out.append((track_name(package, path), samples))
     return out
 
 
-def _excerpt(path: Path, cache: Path) -> np.ndarray | None:
-    key = hashlib.sha256(f"{CACHE_VERSION}|{path}|{path.stat().st_size}|{EXCERPT_S}".encode()).hexdigest()[:16]
-    cached = cache / "soundtracks" / f"{path.stem}-{key}.npy"
-    if cached.exists():
-        data = np.load(cached)
-        return data if data.size else None
+def _excerpt(path: Path) -> np.ndarray:
+    """The middle EXCERPT_S of the trimmed track, peak 1.0; empty for a track shorter than MIN_TRACK_S."""
     from liverec_edge.media import decode_audio
 
-    audio, _ = decode_audio(path, RATE)
-    audio = _trim(audio)
+    audio = _trim(decode_audio(path, RATE)[0])
     if audio.size < MIN_TRACK_S * RATE:
-        audio = np.zeros(0, np.float32)
-    else:
-        keep = int(EXCERPT_S * RATE)
-        start = max(0, (audio.size - keep) // 2)
-        audio = audio[start : start + keep]
-        audio = (audio / max(1e-6, float(np.max(np.abs(audio))))).astype(np.float32)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, audio)
-    tmp.replace(cached)  # atomic: two build processes may decode the same track
-    return audio if audio.size else None
+        return np.zeros(0, np.float32)
+    keep = int(EXCERPT_S * RATE)
+    start = max(0, (audio.size - keep) // 2)
+    audio = audio[start : start + keep]
+    return (audio / max(1e-6, float(np.max(np.abs(audio))))).astype(np.float32)
 
 
 def _trim(audio: np.ndarray, below_peak_db: float = 50.0) -> np.ndarray:

@@ -21,10 +21,11 @@ never used for training.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .rendered import cache_dir, cached_array
 
 RATE = 16_000
 ROOT = Path("/usr/share/ktuberling/sounds")
@@ -48,24 +49,24 @@ def languages(root: Path | None = None) -> list[Path]:
     return [d for d in sorted(root.iterdir()) if d.is_dir() and len(list(d.glob("*.ogg"))) >= MIN_WORDS]
 
 
-def word_voices(root: Path | None = None, cache_dir: Path | None = None) -> list[tuple[str, np.ndarray]]:
+def word_voices(root: Path | None = None, cache: Path | None = None) -> list[tuple[str, np.ndarray]]:
     """One ``(name, samples)`` talker per language, 16 kHz mono float32, peak 1.0."""
     folders = languages(root)
     if not folders:
         raise VoicesMissing(f"no word recordings under {root or ROOT}: install the Debian package {DEBIAN_PACKAGE} "
                             "(bash tools/setup.sh train)")
-    cache = cache_dir or Path(os.environ.get("LIVEREC_FAULTSYNTH_CACHE",
-                                             Path.home() / ".cache" / "liverec-edge" / "faultsynth"))
-    return [(f"{VOICE_PREFIX}{folder.name}", _talker(folder, cache)) for folder in folders]
+    folder_cache = (cache or cache_dir()) / "voices"
+    out = []
+    for folder in folders:
+        files = sorted(folder.glob("*.ogg"))[:MAX_WORDS]
+        fingerprint = "|".join(f"{f.name}:{f.stat().st_size}" for f in files)
+        key = hashlib.sha256(f"{CACHE_VERSION}|{SEED}|{fingerprint}".encode()).hexdigest()[:16]
+        talker = cached_array(folder_cache / f"{folder.name}-{key}.npy", lambda files=files: _talker(files))
+        out.append((f"{VOICE_PREFIX}{folder.name}", talker))
+    return out
 
 
-def _talker(folder: Path, cache: Path) -> np.ndarray:
-    files = sorted(folder.glob("*.ogg"))[:MAX_WORDS]
-    fingerprint = "|".join(f"{f.name}:{f.stat().st_size}" for f in files)
-    key = hashlib.sha256(f"{CACHE_VERSION}|{MIN_WORDS}|{SEED}|{fingerprint}".encode()).hexdigest()[:16]
-    cached = cache / "voices" / f"{folder.name}-{key}.npy"
-    if cached.exists():
-        return np.load(cached)
+def _talker(files: list[Path]) -> np.ndarray:
     from liverec_edge.media import MediaError, decode_audio
 
     from .sources import remove_mains_lines
@@ -81,9 +82,4 @@ def _talker(folder: Path, cache: Path) -> np.ndarray:
             continue
         parts += [word / max(1e-6, float(np.max(np.abs(word)))) * gain, pause]
     talker = remove_mains_lines(np.concatenate(parts).astype(np.float32))
-    talker = (talker / max(1e-6, float(np.max(np.abs(talker))))).astype(np.float32)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, talker)
-    tmp.replace(cached)
-    return talker
+    return (talker / max(1e-6, float(np.max(np.abs(talker))))).astype(np.float32)
