@@ -212,3 +212,22 @@ def test_held_out_windows_name_their_music_source(held_out: dict[str, np.ndarray
     assert music.any()
     assert all(name in SPLITS["test"]["music"] for name in held_out["music_source"][music])
     assert not any(held_out["music_source"][~music])
+
+
+def test_report_tool_voice_check_uses_the_held_out_voices(capsys: pytest.CaptureFixture[str]) -> None:
+    """Needs the training-only packages (word voices, soundtracks, fluidsynth for the validation renders)."""
+    from tools.faultsynth import soundtracks, voices
+
+    if not voices.languages() or not all(soundtracks.track_paths(p) for p in soundtracks.PACKAGES) \
+            or shutil.which("fluidsynth") is None:
+        pytest.skip("training packages not installed (bash tools/setup.sh train)")
+    from tools.faultsynth.windows import build_split
+
+    windows = build_split(REPO.parent / "shared" / "media", "val", 6, 7, voices=True)
+    assert all(name.startswith(voices.VOICE_PREFIX) for name in windows["source"] if name)
+    assert any(windows["source"])
+    from tools.fault_model_report import main
+
+    assert main(["--voice-check", "6", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["windows"] == 6
