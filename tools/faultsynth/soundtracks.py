@@ -78,7 +78,7 @@ def soundtracks(split: str, cache: Path | None = None) -> list[tuple[str, np.nda
     if missing:
         raise SoundtracksMissing(
             f"no tracks of {missing} under {[str(PACKAGES[p][0]) for p in missing]}: install the Debian packages "
-            f"{' '.join(DEBIAN_PACKAGES)} (bash tools/setup.sh train), or build with --no-rendered")
+            f"{' '.join(DEBIAN_PACKAGES)} (bash tools/setup.sh train), or build with --no-soundtracks")
     folder = (cache or cache_dir()) / "soundtracks"
     out: list[tuple[str, np.ndarray]] = []
     for package in PACKAGES:
