@@ -192,6 +192,32 @@ def test_report_recall_by_placement_counts_each_mode() -> None:
     assert table["cough"] == {}  # placed but not labelled: not counted
 
 
+def test_report_recall_by_level_and_howl_frequency() -> None:
+    from tools.fault_model_report import feedback_recall_by_freq, recall_by_level
+
+    music, fb = FAULT_TYPES.index("background_music"), FAULT_TYPES.index("feedback")
+    labels = np.zeros((4, len(FAULT_TYPES)), np.uint8)
+    labels[[0, 1, 2], music] = 1
+    labels[2, fb] = 1  # two faults: not a single-label window, so not in the level table
+    labels[3, fb] = 1
+    talker = np.zeros((4, 100, 64), np.float16)  # mel power 1 per cell
+    background = np.zeros((4, 100, 64), np.float16)
+    background[0] = np.log(10 ** -2.5)  # music 25 dB under the talker
+    background[1] = np.log(10 ** -0.7)  # 7 dB under
+    windows = {"labels": labels, "talker_logmel": talker, "background_logmel": background,
+               "has_speech": np.array([True, True, True, False]),
+               "freq_hz": np.array([[np.nan] * fb + [v] + [np.nan] * (len(FAULT_TYPES) - fb - 1)
+                                    for v in (np.nan, np.nan, 500.0, 2000.0)], np.float32)}
+    scores = np.zeros((4, len(FAULT_TYPES)), np.float32)
+    scores[1, music] = 0.9  # the louder music is found, the quieter one is not
+    scores[3, fb] = 0.9
+    thresholds = np.full(len(FAULT_TYPES), 0.5)
+    table = recall_by_level(windows, scores, thresholds)
+    assert table["background_music"] == {"-99..-20 dB": (0.0, 1), "-10..-5 dB": (1.0, 1)}
+    assert table["feedback"] == {"no talker": (1.0, 1)}
+    assert feedback_recall_by_freq(windows, scores, thresholds) == {"300..700 Hz": (0.0, 1), "1500..3000 Hz": (1.0, 1)}
+
+
 def test_report_tool_grades_fresh_windows(capsys: pytest.CaptureFixture[str]) -> None:
     from tools.fault_model_report import main
 

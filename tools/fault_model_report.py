@@ -6,7 +6,9 @@
 
 Tables (markdown): per type threshold / precision / recall / F1 / support, macro-F1 and the share of fault-free
 windows on which some fault fires; the confusion of the arg-max score on single-label windows; recall by where the
-fault sits in the window (whole window, from mid-window, only the last 100–300 ms). ``--held-out N`` builds N new
+fault sits in the window (whole window, from mid-window, only the last 100–300 ms); recall of the stationary
+types by how far they sit under the talker, feedback recall by howl frequency, music recall by real vs rendered
+music. ``--held-out N`` builds N new
 windows from the TEST-split recordings with the dataset tool's own functions and ``--seed`` (as
 ``tests/test_fault_model.py`` does), so a model can be graded on windows no run ever selected anything with.
 ``--voice-check N`` builds N windows from the VALIDATION split's music, keyboard and mains with eleven held-out
@@ -87,6 +89,48 @@ def music_recall_by_source(labels: np.ndarray, scores: np.ndarray, threshold: fl
     return out
 
 
+#: Background-to-talker level bins (dB, whole window) of :func:`recall_by_level`.
+LEVEL_BINS_DB: tuple[tuple[float, float], ...] = ((-99, -20), (-20, -15), (-15, -10), (-10, -5), (-5, 0), (0, 99))
+#: Howl frequency bins (Hz) of :func:`feedback_recall_by_freq`.
+HOWL_BINS_HZ: tuple[tuple[float, float], ...] = ((0, 300), (300, 700), (700, 1500), (1500, 3000), (3000, 8000))
+#: Stationary types whose detection depends on how far they sit under the talker.
+LEVEL_TYPES = ("hum", "hiss", "background_music", "feedback")
+
+
+def recall_by_level(windows: dict[str, np.ndarray], scores: np.ndarray,
+                    thresholds: np.ndarray) -> dict[str, dict[str, tuple[float, int]]]:
+    """Recall of each of :data:`LEVEL_TYPES` on its single-label windows, by the level of the background (the fault)
+    over the talker across the window (from the stored mel power of the two parts), and with no talker at all."""
+    labels = windows["labels"].astype(bool)
+    background = np.exp(windows["background_logmel"].astype(np.float64)).sum(axis=(1, 2))
+    talker = np.exp(windows["talker_logmel"].astype(np.float64)).sum(axis=(1, 2))
+    ratio_db = 10 * np.log10(background / np.maximum(talker, 1e-30))
+    speech = windows["has_speech"].astype(bool)
+    out: dict[str, dict[str, tuple[float, int]]] = {}
+    for name in LEVEL_TYPES:
+        k = FAULT_TYPES.index(name)
+        alone = labels[:, k] & (labels.sum(axis=1) == 1)
+        bins = {f"{lo:g}..{hi:g} dB": alone & speech & (ratio_db >= lo) & (ratio_db < hi) for lo, hi in LEVEL_BINS_DB}
+        bins["no talker"] = alone & ~speech
+        out[name] = {key: (float(np.mean(scores[rows, k] >= thresholds[k])), int(rows.sum()))
+                     for key, rows in bins.items() if rows.any()}
+    return out
+
+
+def feedback_recall_by_freq(windows: dict[str, np.ndarray], scores: np.ndarray,
+                            thresholds: np.ndarray) -> dict[str, tuple[float, int]]:
+    """Feedback recall by the howl's frequency (every feedback window, concurrent faults included)."""
+    k = FAULT_TYPES.index("feedback")
+    rows = windows["labels"][:, k] == 1
+    freq = windows["freq_hz"][:, k]
+    out = {}
+    for lo, hi in HOWL_BINS_HZ:
+        sel = rows & (freq >= lo) & (freq < hi)
+        if sel.any():
+            out[f"{lo:g}..{hi:g} Hz"] = (float(np.mean(scores[sel, k] >= thresholds[k])), int(sel.sum()))
+    return out
+
+
 def markdown(report: dict, thresholds: np.ndarray) -> str:
     lines = [f"windows: {report['windows']}; macro-F1 **{report['macro_f1']:.3f}**; fault-free windows on which some "
              f"fault fires: {100 * report['clean_window_false_alarm_rate']:.1f} %", "",
@@ -103,6 +147,12 @@ def markdown(report: dict, thresholds: np.ndarray) -> str:
     for name, by_mode in report["recall_by_placement"].items():
         cells = [f"{by_mode[m][0]:.2f} ({by_mode[m][1]})" if m in by_mode else "–" for m in PLACEMENT_NAMES]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, by_level in report.get("recall_by_level", {}).items():
+        lines += ["", f"{name} recall on single-label windows by background over talker: " + ", ".join(
+            f"{key} {recall:.2f} ({n})" for key, (recall, n) in by_level.items())]
+    if report.get("feedback_recall_by_freq"):
+        lines += ["", "feedback recall by howl frequency: " + ", ".join(
+            f"{key} {recall:.2f} ({n})" for key, (recall, n) in report["feedback_recall_by_freq"].items())]
     if report.get("music_recall_by_source"):
         lines += ["", "background_music recall by music source: " + ", ".join(
             f"{kind} {recall:.2f} ({n})" for kind, (recall, n) in report["music_recall_by_source"].items())]
@@ -126,15 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     model = FaultModel.load(args.model_dir, num_threads=1)
+    from tools.faultsynth.windows import build_split
+
     if args.data is not None:
         windows = load_data(args.data)[args.split]
     elif args.held_out is not None:
-        from tools.faultsynth.windows import build_split
-
         windows = build_split(args.media, "test", args.held_out, 20_261_126 if args.seed is None else args.seed)
     else:
-        from tools.faultsynth.windows import build_split
-
         windows = build_split(args.media.resolve(), "val", args.voice_check, 7 if args.seed is None else args.seed,
                               rendered=True, soundtracks=True, voices=True, jobs=2)
     scores = score_windows(model, windows)
@@ -143,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate(labels, scores, thresholds)
     report["clean_window_false_alarm_rate"] = round(false_alarm_rate(labels, scores, thresholds), 4)
     report["recall_by_placement"] = recall_by_placement(labels, scores, thresholds, windows["placement"])
+    if all(key in windows for key in ("background_logmel", "talker_logmel", "has_speech")):
+        report["recall_by_level"] = recall_by_level(windows, scores, thresholds)
+    report["feedback_recall_by_freq"] = feedback_recall_by_freq(windows, scores, thresholds)
     if "music_source" in windows:  # datasets built since session 3
         report["music_recall_by_source"] = music_recall_by_source(
             labels, scores, float(thresholds[FAULT_TYPES.index("background_music")]), windows["music_source"])
