@@ -224,6 +224,9 @@ def test_report_tool_grades_fresh_windows(capsys: pytest.CaptureFixture[str]) ->
     assert main(["--held-out", "24", "--seed", "7", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["windows"] == 24
+    assert set(report["clean_window_firing_by_type"]) == set(FAULT_TYPES) - {"clean"}
+    # a fault-free window that fires counts in the overall rate: no type fires more often than the overall rate
+    assert max(report["clean_window_firing_by_type"].values()) <= report["clean_window_false_alarm_rate"] + 1e-9
     f1s = [report["per_class"][name]["f1"] for name in FAULT_TYPES]
     assert report["macro_f1"] == pytest.approx(np.mean(f1s), abs=1e-3)
     assert sum(report["per_class"][name]["support"] for name in FAULT_TYPES) >= 24  # every window has a label
