@@ -24,7 +24,8 @@ def smoke_model(tmp_path_factory, shared_media) -> Path:
     from tools import train_fault_model
 
     out = tmp_path_factory.mktemp("fault_smoke")
-    assert train_fault_model.main(["--smoke", "--media", str(shared_media), "--out", str(out), "--threads", "1"]) == 0
+    assert train_fault_model.main(["--smoke", "--media", str(shared_media), "--out", str(out), "--threads", "1",
+                                   "--type-weight", "background_music=2"]) == 0
     return out
 
 
@@ -36,6 +37,8 @@ def test_smoke_training_writes_a_full_int8_model_with_metadata(smoke_model: Path
     assert all(0.0 < t < 1.0 for t in meta["thresholds"].values())
     metrics = json.loads((smoke_model / "metrics.json").read_text())
     assert metrics["chosen"] == "masked"
+    weights = dict(zip(FAULT_TYPES, metrics["config"]["type_weights"], strict=True))
+    assert weights["background_music"] == 2.0 and weights["hum"] == 1.0
     assert 0.0 <= metrics["variants"]["masked"]["int8"]["test"]["macro_f1"] <= 1.0
 
     from ai_edge_litert.interpreter import Interpreter
@@ -62,3 +65,25 @@ def test_smoke_model_runs_in_the_runtime_on_real_audio(smoke_model: Path, shared
         assert scores.shape == (len(FAULT_TYPES),) and scores.dtype == np.float32
         assert np.all((scores >= 0) & (scores <= 1))
     assert model.background_mask(feats[: model.window_frames]).shape == (model.window_frames, 64)
+
+
+def test_type_weights_scale_each_types_cross_entropy() -> None:
+    """Weighted loss: all weights 1 is Keras' binary cross-entropy; a weight moves that type's share of the loss,
+    normalised so that the mean weight is 1 (the learning rate keeps its meaning)."""
+    import keras
+
+    from tools.train_fault_model import weighted_binary_crossentropy
+
+    rng = np.random.default_rng(0)
+    y_true = (rng.random((8, len(FAULT_TYPES))) < 0.3).astype(np.float32)
+    y_pred = rng.uniform(0.05, 0.95, (8, len(FAULT_TYPES))).astype(np.float32)
+    plain = keras.ops.convert_to_numpy(keras.losses.binary_crossentropy(y_true, y_pred))
+    ones = keras.ops.convert_to_numpy(weighted_binary_crossentropy((1.0,) * len(FAULT_TYPES))(y_true, y_pred))
+    np.testing.assert_allclose(ones, plain, rtol=1e-5)
+    music = FAULT_TYPES.index("background_music")
+    weights = [1.0] * len(FAULT_TYPES)
+    weights[music] = 3.0
+    per_type = -(y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred))
+    w = np.asarray(weights) / np.mean(weights)
+    got = keras.ops.convert_to_numpy(weighted_binary_crossentropy(tuple(weights))(y_true, y_pred))
+    np.testing.assert_allclose(got, (per_type * w).mean(axis=1), rtol=1e-5)

@@ -69,6 +69,8 @@ class TrainConfig:
     frames: int = 100
     representative: int = 300
     augment: bool = True
+    #: Loss weight per fault type (``FAULT_TYPES`` order); empty = every type weighs 1.
+    type_weights: tuple[float, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -262,7 +264,25 @@ def augmented_batches(x: np.ndarray, y: np.ndarray, band_scale: np.ndarray, cfg:
     return Batches()
 
 
-def fit(model, x_train, y_train, x_val, y_val, cfg: TrainConfig, loss: str = "binary_crossentropy",
+def weighted_binary_crossentropy(weights: tuple[float, ...]):
+    """Binary cross-entropy per fault type, weighted and averaged over the types (weights normalised to mean 1, so
+    the loss scale and the learning rate mean the same as unweighted)."""
+    import keras
+    from keras import ops
+
+    w = np.asarray(weights, np.float32)
+    w = w / w.mean()
+
+    def loss(y_true, y_pred):
+        y_pred = ops.clip(y_pred, keras.config.epsilon(), 1.0 - keras.config.epsilon())
+        y_true = ops.cast(y_true, y_pred.dtype)
+        per_type = -(y_true * ops.log(y_pred) + (1.0 - y_true) * ops.log(1.0 - y_pred))
+        return ops.mean(per_type * ops.convert_to_tensor(w), axis=-1)
+
+    return loss
+
+
+def fit(model, x_train, y_train, x_val, y_val, cfg: TrainConfig, loss="binary_crossentropy",
         band_scale: np.ndarray | None = None) -> int:
     """Train with early stopping on validation loss; with ``band_scale`` (per-channel std) the channel jitter of
     :func:`augmented_batches` is applied."""
@@ -296,7 +316,8 @@ def train_variant(name: str, inputs: dict[str, np.ndarray], labels: dict[str, np
     frames, channels = inputs["train"].shape[1:]
     model = build_classifier(frames, channels, cfg)
     started = time.monotonic()
-    best_epoch = fit(model, inputs["train"], labels["train"], inputs["val"], labels["val"], cfg,
+    loss = weighted_binary_crossentropy(cfg.type_weights) if cfg.type_weights else "binary_crossentropy"
+    best_epoch = fit(model, inputs["train"], labels["train"], inputs["val"], labels["val"], cfg, loss=loss,
                      band_scale=band_scale if cfg.augment else None)
     model.save_weights(work / f"{name}.weights.h5")  # for diagnosis; not shipped
     train_s = time.monotonic() - started
@@ -371,7 +392,19 @@ def main(argv: list[str] | None = None) -> int:
                              "model's, %(default)s")
     parser.add_argument("--max-train", type=int, default=None,
                         help="use only the first N training windows (compare data sizes on one build)")
+    parser.add_argument("--type-weight", action="append", default=[], metavar="TYPE=WEIGHT",
+                        help="loss weight of one fault type (repeatable; others weigh 1), e.g. background_music=2")
     args = parser.parse_args(argv)
+    weights = dict.fromkeys(FAULT_TYPES, 1.0)
+    for item in args.type_weight:
+        name, _, value = item.partition("=")
+        try:
+            if name not in weights or float(value) <= 0:
+                raise ValueError
+            weights[name] = float(value)
+        except ValueError:
+            parser.error(f"--type-weight {item!r}: expected TYPE=WEIGHT with TYPE in {list(FAULT_TYPES)}, WEIGHT > 0")
+    type_weights = tuple(weights.values()) if args.type_weight else ()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -383,10 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.mask is None:
         args.mask = "on" if args.smoke else "compare"
     cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed, augment=not args.no_augment,
-                      learning_rate=args.learning_rate, plateau_patience=args.plateau_patience)
+                      learning_rate=args.learning_rate, plateau_patience=args.plateau_patience,
+                      type_weights=type_weights)
     out_dir = args.out
     if args.smoke:
-        cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16)
+        cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16,
+                          type_weights=type_weights)
         if "--out" not in (argv if argv is not None else sys.argv[1:]):
             out_dir = Path(tempfile.mkdtemp(prefix="fault_smoke_"))
     if args.data is not None:
