@@ -24,7 +24,7 @@ from liverec_edge.audio.analysis import (
     StreamingFaultAnalyser,
     StreamResampler,
 )
-from liverec_edge.audio.features import logmel
+from liverec_edge.audio.features import FeatureParams, logmel
 from liverec_edge.audio.measure import find_clipping, measure_howl, measure_hum
 from liverec_edge.audio.offline import analyze_audio_file, merge_events
 from liverec_edge.audio.settings import AudioSettings
@@ -412,6 +412,7 @@ class SampleCheckingStandIn:
 
     def __init__(self) -> None:
         self.checked = 0
+        self.padded = 0  # windows whose samples begin with silence (padding, where the audio was too short)
 
     def scores(self, window: np.ndarray, samples: np.ndarray | None = None) -> np.ndarray:
         assert samples is not None and samples.size == 16_240 and samples.dtype == np.float32
@@ -419,6 +420,7 @@ class SampleCheckingStandIn:
         real = int(np.argmax(np.abs(samples) > 0)) // 160 + 3  # frames before this may be padding
         np.testing.assert_allclose(own[real:], window[real:], atol=1e-3)
         self.checked += 1
+        self.padded += int(not np.abs(samples[:160]).any())
         out = np.zeros(len(FAULT_TYPES))
         out[0] = 0.9
         return out
@@ -435,6 +437,19 @@ def test_models_that_take_samples_get_each_windows_own_samples(shared_media: Pat
         stream.feed(AudioBlock(10.0 + a / RATE, x[a: a + 960, None].astype(np.float32), RATE))
     stream.analyse_span(10.3, 12.9)
     assert model.checked >= 5
+
+
+def test_audio_only_polls_give_the_model_whole_windows(shared_media: Path) -> None:
+    """The default 1 s poll is 2 frames short of a model window: the poll takes a whole one instead of padding."""
+    x = speech(shared_media, 4.0, offset=2.0)
+    model = SampleCheckingStandIn()
+    stream = StreamingFaultAnalyser(FaultAnalyser(AudioSettings(), model=model), RATE)
+    assert FeatureParams().n_frames(round(stream.settings.window_s * 16_000)) < model.window_frames
+    for a in range(0, x.size, 960):
+        stream.feed(AudioBlock(10.0 + a / RATE, x[a: a + 960, None].astype(np.float32), RATE))
+        if a >= 1.1 * RATE:
+            stream.poll()
+    assert model.checked >= 5 and model.padded == 0
 
 
 def test_offline_file_analysis_merges_windows(tmp_path: Path, shared_media: Path) -> None:

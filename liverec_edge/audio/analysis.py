@@ -804,7 +804,8 @@ class StreamingFaultAnalyser:
 
     ``feed(block)`` keeps the last ``history_s`` seconds (native samples for measurement, 16 kHz samples and log-mel
     frames for the model). ``analyse_span(start, end, prior)`` analyses a tag's span; ``poll()`` is the audio-only
-    trigger: when the gate is active it analyses the newest ``window_s`` and returns the events of
+    trigger: when the gate is active it analyses the newest ``window_s`` (at least one whole model window) and
+    returns the events of
     ``audio_only_types`` confirmed by ``confirm_windows`` consecutive analyses (a tag confirms on its own; audio
     alone must repeat itself, and speech-like faults wait for the camera).
     """
@@ -906,7 +907,10 @@ class StreamingFaultAnalyser:
         if self._t0 is None or self.now - self._last_poll_end < self.settings.hop_s - 1e-9:
             return []
         self._last_poll_end = self.now
-        result = self.analyse_span(self.now - self.settings.window_s, self.now)
+        # at least one whole model window (plus the resampler's lag), as the offline analysis takes: a shorter span
+        # reaches the model padded in front with copied room tone and silent samples
+        span_s = max(self.settings.window_s, self.analyser.window_frames * FRAME_S + 0.05)
+        result = self.analyse_span(self.now - span_s, self.now)
         return self.confirm(result.events)
 
     def confirm(self, events: list[FaultEvent]) -> list[FaultEvent]:
