@@ -22,7 +22,12 @@ Each file runs ``--seeds`` times with independent loop offsets and levels: one d
 rare confusable passage (a repeated celesta note) lands in a window boundary the way that fools the analysis, so a
 figure from one draw is not robust.
 
+``--voices`` loops the eleven held-out talkers of ``tools/faultsynth/voices.py`` instead (word recordings of native
+speakers in their own rooms and microphones, in no split): other people than the shared recordings, so a figure that
+does not rest on the test split's two voices.
+
     .venv/bin/python tools/bench/false_actuations.py --minutes 60 [--seeds 3] [--files speech/jfk.wav ...]
+    .venv/bin/python tools/bench/false_actuations.py --voices --minutes 30
 """
 
 from __future__ import annotations
@@ -57,13 +62,28 @@ BLOCK = 960  # 20 ms capture blocks
 CHANNELS = {"ch": "ch01", "music": "ch02"}
 
 
-def looped(path: Path, seconds: float, rng: np.random.Generator, dehum: bool = True) -> np.ndarray:
+def material(path: Path, dehum: bool = True) -> np.ndarray:
+    """A shared media file at the capture rate; speech with its own mains lines notched out when ``dehum``."""
     audio, _ = decode_audio(path, rate=RATE)
     audio = audio.astype(np.float32)
     if dehum and path.parent.name == "speech":
         from tools.faultsynth.sources import remove_mains_lines
 
         audio = remove_mains_lines(audio, RATE)
+    return audio
+
+
+def held_out_voices() -> list[tuple[str, np.ndarray]]:
+    """The eleven held-out talkers of ``tools/faultsynth/voices.py`` (other people, rooms and microphones than any
+    split holds; already notched at the mains lines) at the capture rate."""
+    from scipy.signal import resample_poly
+
+    from tools.faultsynth.voices import word_voices
+
+    return [(name, resample_poly(samples, RATE // 16_000, 1).astype(np.float32)) for name, samples in word_voices()]
+
+
+def looped(audio: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
     peak = float(np.max(np.abs(audio))) or 1.0
     passes = []
     total = 0
@@ -78,10 +98,12 @@ def looped(path: Path, seconds: float, rng: np.random.Generator, dehum: bool = T
     return np.concatenate(passes)[: int(seconds * RATE)]
 
 
-def run(path: Path, seconds: float, analyser: FaultAnalyser, table: StrategyTable, seed: int,
-        dehum: bool = True) -> dict:
+def run(name: str, source: np.ndarray, seconds: float, analyser: FaultAnalyser, table: StrategyTable,
+        seed: int) -> dict:
+    """``source`` (at ``RATE``) looped to ``seconds`` through the audio-only decision; ``name`` starting with
+    ``music/`` makes background-music calls right, not false."""
     rng = np.random.default_rng(seed)
-    audio = looped(path, seconds, rng, dehum)
+    audio = looped(source, seconds, rng)
     stream = StreamingFaultAnalyser(analyser, RATE)
     actuations: Counter[str] = Counter()
     detections: Counter[str] = Counter()
@@ -106,9 +128,9 @@ def run(path: Path, seconds: float, analyser: FaultAnalyser, table: StrategyTabl
                                      "freq": event.freq})
     elapsed = time.perf_counter() - started
     hours = seconds / 3600.0
-    false = {k: v for k, v in actuations.items() if not (k == "background_music" and "music/" in str(path))}
+    false = {k: v for k, v in actuations.items() if not (k == "background_music" and name.startswith("music/"))}
     return {
-        "file": str(path.relative_to(MEDIA)),
+        "file": name,
         "seed": seed,
         "hours": round(hours, 3),
         "actuations": dict(actuations),
@@ -130,23 +152,39 @@ def main() -> int:
                              "(seed i + 1000 k for file i, run k)")
     parser.add_argument("--dehum", action=argparse.BooleanOptionalAction, default=True,
                         help="notch the real mains lines out of the speech recordings first (see above; default on)")
+    parser.add_argument("--voices", action="store_true",
+                        help="loop the eleven held-out talkers of tools/faultsynth/voices.py instead of the shared "
+                             "media (needs the Debian ktuberling-data package: bash tools/setup.sh train)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    files = [MEDIA / f for f in args.files] if args.files else (
-        sorted((MEDIA / "speech").glob("*.ogg")) + sorted((MEDIA / "speech").glob("*.wav"))
-        + sorted((MEDIA / "music").glob("*.ogg"))
-    )
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing or not files:
-        parser.error(f"no such media file: {', '.join(missing)}" if missing else f"no speech or music under {MEDIA}")
+    if args.voices:
+        if args.files:
+            parser.error("--voices and --files exclude each other")
+        from tools.faultsynth.voices import VoicesMissing
+
+        try:
+            sources = held_out_voices()
+        except VoicesMissing as exc:
+            parser.error(str(exc))
+    else:
+        files = [MEDIA / f for f in args.files] if args.files else (
+            sorted((MEDIA / "speech").glob("*.ogg")) + sorted((MEDIA / "speech").glob("*.wav"))
+            + sorted((MEDIA / "music").glob("*.ogg"))
+        )
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing or not files:
+            parser.error(f"no such media file: {', '.join(missing)}" if missing
+                         else f"no speech or music under {MEDIA}")
+        sources = [(str(f.relative_to(MEDIA)), material(f, args.dehum)) for f in files]
     settings = AudioSettings()
     analyser = FaultAnalyser(settings, args.model_dir)
     table = StrategyTable.load(settings.resolved_strategies())
-    results = [run(f, args.minutes * 60.0, analyser, table, seed=i + 1000 * k, dehum=args.dehum)
-               for i, f in enumerate(files) for k in range(args.seeds)]
+    results = [run(name, audio, args.minutes * 60.0, analyser, table, seed=i + 1000 * k)
+               for i, (name, audio) in enumerate(sources) for k in range(args.seeds)]
     total_hours = sum(r["hours"] for r in results)
     total_false = sum(r["false_actuations"] for r in results)
-    summary = {"files": results, "seeds": args.seeds, "dehum": args.dehum, "total_hours": round(total_hours, 2),
+    summary = {"files": results, "seeds": args.seeds, "dehum": args.dehum, "voices": args.voices,
+               "total_hours": round(total_hours, 2),
                "false_per_hour": round(total_false / total_hours, 2), "target_per_hour": 0.5}
     if args.json:
         print(json.dumps(summary, indent=1))
