@@ -12,9 +12,11 @@ listed but not counted as false (it is what the strategy is for); every other ty
 
 Two of the speech recordings are not fault-free: LibriSpeech 198-209 carries a real 60 Hz line 25 dB under the voice
 and JFK real 120–240 Hz lines ~30 dB under. Hum calls on them are right, not false; by default (``--dehum``) the speech
-files go through the dataset tool's 1 Hz mains notches first (``tools/faultsynth/sources.remove_mains_lines``, which
-removes 2 % of the energy of 198-209, almost all of it the lines), as the dataset tool does; ``--no-dehum`` shows the
-calls on the raw files. Music is left alone, as in the dataset: it carries no lines, and notching the partials of
+files that carry lines go through the dataset tool's 1 Hz mains notches first
+(``tools/faultsynth/sources.remove_mains_lines_where_present``: it removes 2 % of the energy of 198-209, almost all
+of it the lines, and leaves the recordings without lines alone, in whose pauses the notches' ringing would measure as
+a comb), as the dataset tool does; ``--no-dehum`` shows the calls on the raw files.
+Music is left alone, as in the dataset: it carries no lines, and notching the partials of
 its bass notes was seen to leave something the analysis called 60 Hz hum (Sugar Plum, 2 seeds: 12.5 false calls an
 hour, most of them hum at 60.2–60.3 Hz, against 3.5 an hour, all feedback, without the notches).
 
@@ -22,7 +24,7 @@ Each file runs ``--seeds`` times with independent loop offsets and levels: one d
 rare confusable passage (a repeated celesta note) lands in a window boundary the way that fools the analysis, so a
 figure from one draw is not robust.
 
-``--voices`` loops the eleven held-out talkers of ``tools/faultsynth/voices.py`` instead (word recordings of native
+``--voices`` loops the ten held-out talkers of ``tools/faultsynth/voices.py`` instead (word recordings of native
 speakers in their own rooms and microphones, in no split): other people than the shared recordings, so a figure that
 does not rest on the test split's two voices.
 
@@ -67,14 +69,14 @@ def material(path: Path, dehum: bool = True) -> np.ndarray:
     audio, _ = decode_audio(path, rate=RATE)
     audio = audio.astype(np.float32)
     if dehum and path.parent.name == "speech":
-        from tools.faultsynth.sources import remove_mains_lines
+        from tools.faultsynth.sources import remove_mains_lines_where_present
 
-        audio = remove_mains_lines(audio, RATE)
+        audio = remove_mains_lines_where_present(audio, RATE)
     return audio
 
 
 def held_out_voices() -> list[tuple[str, np.ndarray]]:
-    """The eleven held-out talkers of ``tools/faultsynth/voices.py`` (other people, rooms and microphones than any
+    """The ten held-out talkers of ``tools/faultsynth/voices.py`` (other people, rooms and microphones than any
     split holds; already notched at the mains lines) at the capture rate."""
     from scipy.signal import resample_poly
 
@@ -153,7 +155,7 @@ def main() -> int:
     parser.add_argument("--dehum", action=argparse.BooleanOptionalAction, default=True,
                         help="notch the real mains lines out of the speech recordings first (see above; default on)")
     parser.add_argument("--voices", action="store_true",
-                        help="loop the eleven held-out talkers of tools/faultsynth/voices.py instead of the shared "
+                        help="loop the ten held-out talkers of tools/faultsynth/voices.py instead of the shared "
                              "media (needs the Debian ktuberling-data package: bash tools/setup.sh train)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
