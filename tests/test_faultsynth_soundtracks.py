@@ -132,10 +132,17 @@ def test_word_voices_one_talker_per_language_with_enough_words(tmp_path: Path,
 
     root = tmp_path / "sounds"
     monkeypatch.setattr(voices, "MIN_WORDS", 3)
+    monkeypatch.setattr(voices, "MIN_TALKER_S", 1.0)
     for i in range(4):
-        _track(root / "en" / f"w{i}.ogg", 0.3, freq=200.0 + 50 * i)  # WAV inside: the decoder reads content
+        _track(root / "en" / f"w{i}.ogg", 0.3, freq=213.0 + 37 * i)  # WAV inside: the decoder reads content
     for i in range(2):  # too few words: no talker
         _track(root / "xx" / f"w{i}.ogg", 0.3)
+    t = np.arange(int(0.6 * RATE)) / RATE
+    for i in range(4):  # every word hums (a 50 Hz comb under a tone): left out, and the talker with them
+        comb = sum(0.05 / k * np.sin(2 * np.pi * 50.0 * k * t) for k in range(1, 6))
+        audio = 0.3 * np.sin(2 * np.pi * (213.0 + 37 * i) * t) + comb
+        (root / "gl").mkdir(parents=True, exist_ok=True)
+        wavfile.write(root / "gl" / f"w{i}.ogg", RATE, (audio * 32767).astype(np.int16))
     (root / "en.soundtheme").write_text("not a folder")
     talkers = voices.word_voices(root, tmp_path / "cache")
     assert [name for name, _ in talkers] == ["voices/ktuberling/en"]
