@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/fault_model_report.py --data /tmp/faults.npz                # the dataset's test split
     .venv/bin/python tools/fault_model_report.py --held-out 480 --seed 20261126        # fresh test-split windows
-    .venv/bin/python tools/fault_model_report.py --voice-check 2400                    # eleven held-out voices
+    .venv/bin/python tools/fault_model_report.py --voice-check 2400                    # ten held-out voices
 
 Tables (markdown): per type threshold / precision / recall / F1 / support, macro-F1 and the share of fault-free
 windows on which some fault fires; the confusion of the arg-max score on single-label windows; recall by where the
@@ -11,7 +11,7 @@ types by how far they sit under the talker, feedback recall by howl frequency, m
 music. ``--held-out N`` builds N new
 windows from the TEST-split recordings with the dataset tool's own functions and ``--seed`` (as
 ``tests/test_fault_model.py`` does), so a model can be graded on windows no run ever selected anything with.
-``--voice-check N`` builds N windows from the VALIDATION split's music, keyboard and mains with eleven held-out
+``--voice-check N`` builds N windows from the VALIDATION split's music, keyboard and mains with ten held-out
 real talkers (``tools/faultsynth/voices.py``, Debian ``ktuberling-data``) instead of its one voice: how a model
 does on other people, without touching the test recordings.
 """
