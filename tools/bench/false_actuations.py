@@ -77,7 +77,7 @@ def material(path: Path, dehum: bool = True) -> np.ndarray:
 
 def held_out_voices() -> list[tuple[str, np.ndarray]]:
     """The ten held-out talkers of ``tools/faultsynth/voices.py`` (other people, rooms and microphones than any
-    split holds; already notched at the mains lines) at the capture rate."""
+    split holds; words that carry mains lines left out, nothing notched) at the capture rate."""
     from scipy.signal import resample_poly
 
     from tools.faultsynth.voices import word_voices
@@ -153,7 +153,8 @@ def main() -> int:
                         help="runs per file, each with its own loop offsets and levels "
                              "(seed i + 1000 k for file i, run k)")
     parser.add_argument("--dehum", action=argparse.BooleanOptionalAction, default=True,
-                        help="notch the real mains lines out of the speech recordings first (see above; default on)")
+                        help="notch the real mains lines out of the speech recordings that carry them "
+                             "(see above; default on)")
     parser.add_argument("--voices", action="store_true",
                         help="loop the ten held-out talkers of tools/faultsynth/voices.py instead of the shared "
                              "media (needs the Debian ktuberling-data package: bash tools/setup.sh train)")
