@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -274,3 +276,95 @@ def test_clip_shape_tells_real_speech_clipped_hard_or_soft_from_the_same_speech_
     assert np.array_equal(clip_shape(np.zeros(n, np.float32), 100), np.zeros((100, 4), np.float32))
     with pytest.raises(ValueError, match="need"):
         clip_shape(np.zeros(n - 1, np.float32), 100)
+
+
+def test_mains_lines_equal_their_definition_computed_directly(shared_media) -> None:
+    """The polyphase decimation and strided spans compute what the docstring defines: the signal low-passed (causal
+    FIR) and taken every 8th sample, the 256 ms ending with each frame Hann-windowed, and the log power at each line
+    over its neighbours' mean. Checked on real speech with 60 Hz hum against a direct per-frame evaluation."""
+    from scipy.signal import lfilter
+
+    from liverec_edge.audio.features import (
+        LINE_CLIP,
+        LINE_DECIMATION,
+        LINE_FLOOR,
+        LINE_NEIGHBOUR_HZ,
+        LINE_SPAN,
+        LINE_TAPS,
+        MAINS_BASES_HZ,
+        MAINS_HARMONICS,
+        mains_lines,
+    )
+
+    params = FeatureParams()
+    n_frames = 100
+    speech, _ = decode_audio(shared_media / "speech" / "librispeech_5703-47212-0000.ogg", 16_000)
+    x = speech[32_000 : 32_000 + params.n_samples(n_frames)].astype(np.float64)
+    x += _mains(x.size, 60.0, {1: 0.004, 3: 0.002})
+    k = np.arange(LINE_TAPS) - (LINE_TAPS - 1) / 2
+    taps = 2 * (800 / 16_000) * np.sinc(2 * (800 / 16_000) * k) * np.hanning(LINE_TAPS)
+    low = lfilter(taps / taps.sum(), 1.0, x)[::LINE_DECIMATION]  # low[j] = sum_k taps[k] x[8j - k]
+    hann = np.hanning(LINE_SPAN + 2)[1:-1]
+    t = np.arange(LINE_SPAN) / (16_000 / LINE_DECIMATION)
+    floor = LINE_FLOOR * (hann.sum() / 2) ** 2
+    expected = np.zeros((n_frames, 16))
+    for frame in range(n_frames):
+        end = (frame * params.hop_length + params.win_length - 1) // LINE_DECIMATION + 1  # decimated samples so far
+        span = np.concatenate([np.zeros(max(0, LINE_SPAN - end)), low[max(0, end - LINE_SPAN) : end]]) * hann
+        lines = [b * h for b in MAINS_BASES_HZ for h in range(1, MAINS_HARMONICS + 1)]
+
+        def power(f: float, span: np.ndarray = span) -> float:
+            return float(np.abs(np.sum(span * np.exp(-2j * np.pi * f * t))) ** 2)
+
+        expected[frame] = [np.log((power(f) + floor) / (0.5 * (power(f - LINE_NEIGHBOUR_HZ) +
+                                                                 power(f + LINE_NEIGHBOUR_HZ)) + floor))
+                           for f in lines]
+    expected = np.clip(expected, *LINE_CLIP)
+    got = mains_lines(x.astype(np.float32), n_frames)
+    assert expected[40:, 8:].max() > 3.0  # the hum's lines stand out: the comparison covers real contrast
+    np.testing.assert_allclose(got, expected, atol=2e-3)
+
+
+def test_tonal_held_counts_equal_their_definition_counted_directly(shared_media) -> None:
+    """``held_*`` counts, per band, the peaks that had a peak within one bin in at least 70 % of the last 10
+    spectra (spectra before the window count as none): recounted here with plain loops over the function's own
+    peak map on real music under real speech, so the vectorised window sums cannot drift from the definition."""
+    from liverec_edge.audio.features import (
+        TONAL_BANDS_HZ,
+        TONAL_FFT,
+        TONAL_HOLD_FRAMES,
+        TONAL_HOLD_SHARE,
+        TONAL_MIN_PROMINENCE,
+        TONAL_STEP,
+        tonal_peaks,
+    )
+
+    params = FeatureParams()
+    n_frames = 100
+    n = params.n_samples(n_frames)
+    speech, _ = decode_audio(shared_media / "speech" / "librispeech_5703-47212-0000.ogg", 16_000)
+    music, _ = decode_audio(shared_media / "music" / MUSIC_TEST_FILE, 16_000)
+    mix = (speech[16_000 : 16_000 + n] + 0.5 * music[160_000 : 160_000 + n]).astype(np.float32)
+    got = tonal_peaks(mix, n_frames)
+
+    window = np.hanning(TONAL_FFT + 2)[1:-1].astype(np.float32)
+    padded = np.concatenate([np.zeros(TONAL_FFT - params.win_length, np.float32), mix])
+    edges = np.round(np.asarray(TONAL_BANDS_HZ) * TONAL_FFT / 16_000).astype(int)
+    edges[-1] = min(edges[-1], TONAL_FFT // 2 - 3)
+    full_scale = float((window.sum() / 2) ** 2)
+    taken = list(range((n_frames - 1) % TONAL_STEP, n_frames, TONAL_STEP))
+    peaks = []
+    for frame in taken:
+        start = frame * params.hop_length
+        power = np.abs(np.fft.rfft(padded[start : start + TONAL_FFT] * window)) ** 2
+        level = np.log(power + 1e-9 * full_scale)
+        peaks.append({b for b in range(edges[0], edges[-1])
+                      if level[b] >= level[b - 1] and level[b] >= level[b + 1]
+                      and level[b] - 0.5 * (level[b - 3] + level[b + 3]) >= TONAL_MIN_PROMINENCE})
+    span = TONAL_HOLD_FRAMES // TONAL_STEP
+    for k, frame in enumerate(taken):
+        recent = peaks[max(0, k - span + 1) : k + 1]
+        held = [b for b in peaks[k] if sum(any(abs(b - p) <= 1 for p in s) for s in recent) >= TONAL_HOLD_SHARE * span]
+        counts = [sum(lo <= b < hi for b in held) for lo, hi in pairwise(edges)]
+        np.testing.assert_allclose(got[frame, : len(counts)], np.log1p(counts), atol=1e-5, err_msg=f"frame {frame}")
+    assert got[taken[-1], :5].sum() > 0  # the music's held partials were counted, not only zeros compared
