@@ -192,6 +192,22 @@ def test_report_recall_by_placement_counts_each_mode() -> None:
     assert table["cough"] == {}  # placed but not labelled: not counted
 
 
+def test_report_firing_by_talker_counts_fault_free_windows_only() -> None:
+    from tools.fault_model_report import firing_by_talker
+
+    clean, hiss, hum = (FAULT_TYPES.index(t) for t in ("clean", "hiss", "hum"))
+    labels = np.zeros((5, len(FAULT_TYPES)), np.uint8)
+    labels[:4, clean] = 1
+    labels[4, hum] = 1  # a hum window: not fault-free, so its hum score is not a false alarm
+    scores = np.zeros_like(labels, dtype=np.float32)
+    scores[0, hiss] = 0.9
+    scores[4, hum] = 0.9
+    thresholds = np.full(len(FAULT_TYPES), 0.5)
+    source = np.array(["a", "a", "b", "b", "b"])
+    table = firing_by_talker(labels, scores, thresholds, source)
+    assert table == {"a": {"windows": 2, "any": 0.5, "hiss": 0.5}, "b": {"windows": 2, "any": 0.0}}
+
+
 def test_report_recall_by_level_and_howl_frequency() -> None:
     from tools.fault_model_report import feedback_recall_by_freq, recall_by_level
 

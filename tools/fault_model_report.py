@@ -131,6 +131,25 @@ def feedback_recall_by_freq(windows: dict[str, np.ndarray], scores: np.ndarray,
     return out
 
 
+def firing_by_talker(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray,
+                     source: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per talker (the windows' ``source``): its fault-free windows, the share on which some fault fires, and the
+    share per type that fires at all (the voice check's ten talkers differ in room, microphone and noise floor)."""
+    clean = labels[:, FAULT_TYPES.index("clean")] == 1
+    fires = scores >= thresholds[None, :]
+    out: dict[str, dict[str, float]] = {}
+    for name in sorted({str(v) for v in source[clean]}):
+        rows = clean & (source == name)
+        entry: dict[str, float] = {"windows": int(rows.sum()),
+                                   "any": round(float(np.mean(fires[rows][:, 1:].any(axis=1))), 4)}
+        for k, fault in enumerate(FAULT_TYPES[1:], start=1):
+            share = float(np.mean(fires[rows, k]))
+            if share:
+                entry[fault] = round(share, 4)
+        out[name] = entry
+    return out
+
+
 def markdown(report: dict, thresholds: np.ndarray) -> str:
     firing = ", ".join(f"{name} {100 * v:.1f} %" for name, v in report["clean_window_firing_by_type"].items() if v)
     lines = [f"windows: {report['windows']}; macro-F1 **{report['macro_f1']:.3f}**; fault-free windows on which some "
@@ -158,6 +177,15 @@ def markdown(report: dict, thresholds: np.ndarray) -> str:
     if report.get("music_recall_by_source"):
         lines += ["", "background_music recall by music source: " + ", ".join(
             f"{kind} {recall:.2f} ({n})" for kind, (recall, n) in report["music_recall_by_source"].items())]
+    by_talker = report.get("clean_window_firing_by_talker", {})
+    if len(by_talker) > 1:
+        floors = report.get("talker_floor_db", {})
+        lines += ["", "| talker | own noise floor re its speech | fault-free windows | some fault fires | by type |",
+                  "|---|---|---|---|---|"]
+        for name, entry in by_talker.items():
+            types = ", ".join(f"{SHORT[k]} {100 * v:.0f} %" for k, v in entry.items() if k in SHORT)
+            floor = f"{floors[name]:.1f} dB" if name in floors else "–"
+            lines.append(f"| {name} | {floor} | {entry['windows']} | {100 * entry['any']:.1f} % | {types} |")
     return "\n".join(lines)
 
 
@@ -203,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     if "music_source" in windows:  # datasets built since session 3
         report["music_recall_by_source"] = music_recall_by_source(
             labels, scores, float(thresholds[FAULT_TYPES.index("background_music")]), windows["music_source"])
+    if "source" in windows:
+        report["clean_window_firing_by_talker"] = firing_by_talker(labels, scores, thresholds, windows["source"])
+    if args.voice_check is not None:
+        from tools.faultsynth.voices import word_floors_db
+
+        report["talker_floor_db"] = word_floors_db()
     print(json.dumps(report, indent=1) if args.json else markdown(report, thresholds))
     return 0
 

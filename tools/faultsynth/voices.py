@@ -93,3 +93,38 @@ def _talker(files: list[Path]) -> np.ndarray:
         return np.zeros(0, np.float32)
     talker = np.concatenate(parts).astype(np.float32)
     return (talker / max(1e-6, float(np.max(np.abs(talker))))).astype(np.float32)
+
+
+#: Quietest share of a word recording's 25 ms frames that :func:`word_floors_db` takes as its noise floor.
+FLOOR_SHARE = 0.2
+
+
+def word_floors_db(root: Path | None = None) -> dict[str, float]:
+    """Each talker's recording noise floor under its own speech, in dB: per word file of the talker (the words
+    :func:`word_voices` uses), the RMS of its quietest :data:`FLOOR_SHARE` of 25 ms frames (the room and
+    microphone before and after the word) over the word's active level (``generators.active_rms``, the level the
+    dataset tool sets talkers and faults by); the median over the words. The dataset labels broadband noise from
+    35 to 8 dB under the talker as ``hiss``, so a talker whose own floor sits in that range brings hiss of its own
+    into windows the voice check calls fault-free."""
+    from liverec_edge.media import MediaError, decode_audio
+
+    from .generators import active_rms
+    from .sources import carries_mains_lines
+
+    out: dict[str, float] = {}
+    for folder in languages(root):
+        ratios = []
+        for path in sorted(folder.glob("*.ogg"))[:MAX_WORDS]:
+            try:
+                word, _ = decode_audio(path, RATE)
+            except MediaError:
+                continue
+            n = word.size // 400
+            if n < 10 or carries_mains_lines(word):
+                continue
+            energy = np.sort((word[: n * 400].reshape(n, 400).astype(np.float64) ** 2).mean(axis=1))
+            floor = np.sqrt(energy[: max(1, int(n * FLOOR_SHARE))].mean() + 1e-20)
+            ratios.append(20 * np.log10(floor / max(active_rms(word), 1e-10)))
+        if ratios:
+            out[f"{VOICE_PREFIX}{folder.name}"] = round(float(np.median(ratios)), 1)
+    return out
