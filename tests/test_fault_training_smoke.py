@@ -87,3 +87,32 @@ def test_type_weights_scale_each_types_cross_entropy() -> None:
     w = np.asarray(weights) / np.mean(weights)
     got = keras.ops.convert_to_numpy(weighted_binary_crossentropy(tuple(weights))(y_true, y_pred))
     np.testing.assert_allclose(got, (per_type * w).mean(axis=1), rtol=1e-5)
+
+
+def test_time_frequency_front_converts_to_full_int8_and_keeps_the_float_scores(tmp_path: Path) -> None:
+    """``--front conv2d``: 3×3 convolutions over time × mel band before the same BiGRU stack; it converts to the
+    builtin int8 ops (no WHILE, no Flex) and the int8 scores follow the float model's."""
+    import keras
+
+    from liverec_edge.tflite import dequantize, load_interpreter, quantize
+    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8
+
+    cfg = TrainConfig(units=8, dense=16, frames=20, front="conv2d")
+    keras.utils.set_random_seed(0)
+    model = build_classifier(20, 64 + 4, cfg)
+    unrolled = build_classifier(20, 64 + 4, cfg, unroll=True, batch=1)
+    unrolled.set_weights(model.get_weights())
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (24, 20, 68)).astype(np.float32)
+    path = tmp_path / "c2d.tflite"
+    path.write_bytes(convert_int8(unrolled, x[:16]))
+    interpreter = load_interpreter(path, num_threads=1)
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert "CONV_2D" in ops and "WHILE" not in ops and not any(op.startswith("Flex") for op in ops), ops
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    want = model.predict(x[16:], verbose=0)
+    for row, expected in zip(x[16:], want, strict=True):
+        interpreter.set_tensor(inp["index"], quantize(row[None], inp))
+        interpreter.invoke()
+        got = dequantize(interpreter.get_tensor(out["index"]), out)[0]
+        np.testing.assert_allclose(got, expected, atol=0.06)

@@ -71,6 +71,12 @@ class TrainConfig:
     augment: bool = True
     #: Loss weight per fault type (``FAULT_TYPES`` order); empty = every type weighs 1.
     type_weights: tuple[float, ...] = ()
+    #: Front end before the GRUs: "conv1d" (the mel bands and extra channels as channels of one strided Conv1D) or
+    #: "conv2d" (small 3×3 convolutions over time × mel band, so a pattern learnt at one pitch or band, such as a
+    #: harmonic stack, is recognised at another; the extra channels through their own Conv1D).
+    front: str = "conv1d"
+    #: Log-mel bands at the start of the input (the rest are extra channels); conv2d splits there.
+    n_mels: int = 64
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -157,7 +163,20 @@ def build_classifier(frames: int, channels: int, cfg: TrainConfig, unroll: bool 
 
     inputs = keras.Input((frames, channels), batch_size=batch, name="features")
     # 20 ms steps: halves the recurrent steps (the int8 GRU is unrolled, so its cost is linear in steps)
-    x = layers.Conv1D(64, 3, strides=2, padding="same", activation="relu", name="front")(inputs)
+    if cfg.front == "conv2d":
+        mel = layers.Reshape((frames, cfg.n_mels, 1), name="mel_plane")(inputs[..., : cfg.n_mels])
+        mel = layers.Conv2D(16, 3, strides=(2, 2), padding="same", activation="relu", name="front_tf1")(mel)
+        mel = layers.Conv2D(16, 3, strides=(1, 2), padding="same", activation="relu", name="front_tf2")(mel)
+        steps = (frames + 1) // 2
+        mel = layers.Reshape((steps, (cfg.n_mels + 3) // 4 * 16), name="mel_steps")(mel)
+        parts = [mel]
+        if channels > cfg.n_mels:
+            parts.append(layers.Conv1D(32, 3, strides=2, padding="same", activation="relu",
+                                       name="front_extra")(inputs[..., cfg.n_mels :]))
+        x = layers.Concatenate(name="front_join")(parts) if len(parts) > 1 else mel
+        x = layers.Dense(64, activation="relu", name="front")(x)
+    else:
+        x = layers.Conv1D(64, 3, strides=2, padding="same", activation="relu", name="front")(inputs)
     x = layers.Bidirectional(layers.GRU(cfg.units, return_sequences=True, unroll=unroll), name="bigru1")(x)
     x = layers.AveragePooling1D(2, padding="same", name="pool")(x)
     x = layers.Bidirectional(layers.GRU(cfg.units, return_sequences=True, unroll=unroll), name="bigru2")(x)
@@ -382,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="tiny data, 1 epoch, 20-frame windows, output in a temp dir unless --out is given")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--front", choices=("conv1d", "conv2d"), default=TrainConfig.front,
+                        help="front end before the GRUs (TrainConfig.front)")
     parser.add_argument("--no-augment", action="store_true", help="no gain/tilt/noise jitter of the features")
     parser.add_argument("--no-lines", action="store_true",
                         help="leave out the mains-line channels (features.mains_lines) even if the data has them")
@@ -417,11 +438,11 @@ def main(argv: list[str] | None = None) -> int:
         args.mask = "on" if args.smoke else "compare"
     cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed, augment=not args.no_augment,
                       learning_rate=args.learning_rate, plateau_patience=args.plateau_patience,
-                      type_weights=type_weights)
+                      type_weights=type_weights, front=args.front)
     out_dir = args.out
     if args.smoke:
         cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16,
-                          type_weights=type_weights)
+                          type_weights=type_weights, front=args.front)
         if "--out" not in (argv if argv is not None else sys.argv[1:]):
             out_dir = Path(tempfile.mkdtemp(prefix="fault_smoke_"))
     if args.data is not None:
