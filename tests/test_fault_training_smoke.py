@@ -116,3 +116,19 @@ def test_time_frequency_front_converts_to_full_int8_and_keeps_the_float_scores(t
         interpreter.invoke()
         got = dequantize(interpreter.get_tensor(out["index"]), out)[0]
         np.testing.assert_allclose(got, expected, atol=0.06)
+
+
+def test_rendered_music_share_leaves_out_only_rendered_music_windows() -> None:
+    from tools.faultsynth.sources import RENDERED_PREFIX
+    from tools.train_fault_model import rendered_music_kept
+
+    music = FAULT_TYPES.index("background_music")
+    labels = np.zeros((10, len(FAULT_TYPES)), np.uint8)
+    labels[:8, music] = 1  # windows 0-7 hold music: 0-5 rendered, 6-7 real; 8-9 none
+    sources = np.array([f"{RENDERED_PREFIX}piece{i}" for i in range(6)] + ["music/a.ogg", "music/b.ogg", "", ""])
+    keep = rendered_music_kept({"labels": labels, "music_source": sources}, 0.5)
+    # two real music windows allow two rendered ones (share 0.5): the first two, in window order
+    assert keep.tolist() == [True, True, False, False, False, False, True, True, True, True]
+    assert rendered_music_kept({"labels": labels, "music_source": sources}, 0.0).sum() == 4
+    with pytest.raises(ValueError, match="share"):
+        rendered_music_kept({"labels": labels, "music_source": sources}, 1.0)

@@ -149,6 +149,22 @@ def build_data(media: Path, counts: dict[str, int], seed: int,
             for split, count in counts.items()}
 
 
+def rendered_music_kept(split: dict[str, np.ndarray], share: float) -> np.ndarray:
+    """Which windows to keep so that rendered-music windows are at most ``share`` of the music windows: the
+    first rendered ones in window order are kept (the build is seeded, so the choice is too), the rest left out."""
+    from tools.faultsynth.sources import is_rendered
+
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"rendered music share must be in [0, 1), got {share}")
+    music = split["labels"][:, FAULT_TYPES.index("background_music")] == 1
+    rendered = music & np.array([is_rendered(str(name)) for name in split["music_source"]], bool)
+    real = int((music & ~rendered).sum())
+    allowed = int(share * real / (1.0 - share))  # rendered / (rendered + real) <= share
+    keep = np.ones(len(music), bool)
+    keep[np.flatnonzero(rendered)[allowed:]] = False
+    return keep
+
+
 def ideal_ratio_mask(split: dict[str, np.ndarray]) -> np.ndarray:
     """Background share of the mel power per (frame, band): the target of the mask estimator."""
     background = np.exp(split["background_logmel"].astype(np.float32))
@@ -413,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
                              "model's, %(default)s")
     parser.add_argument("--max-train", type=int, default=None,
                         help="use only the first N training windows (compare data sizes on one build)")
+    parser.add_argument("--rendered-music-share", type=float, default=None, metavar="SHARE",
+                        help="leave out training windows whose background music is rendered General MIDI until "
+                             "they are at most SHARE of the music windows (before --max-train); real music and "
+                             "every other window are kept")
     parser.add_argument("--type-weight", action="append", default=[], metavar="TYPE=WEIGHT",
                         help="loss weight of one fault type (repeatable; others weigh 1), e.g. background_music=2")
     args = parser.parse_args(argv)
@@ -452,6 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         # the smoke run (CI) must not need fluidsynth/flite: real recordings only
         data = build_data(args.media.resolve(), dict(zip(("train", "val", "test"), counts, strict=True)), args.seed,
                           rendered=not args.smoke)
+    if args.rendered_music_share is not None:
+        keep = rendered_music_kept(data["train"], args.rendered_music_share)
+        print(f"train: {int((~keep).sum())} rendered-music windows left out", file=sys.stderr)
+        data["train"] = {k: v[keep] for k, v in data["train"].items()}
     if args.max_train is not None:
         data["train"] = {k: v[: args.max_train] for k, v in data["train"].items()}
     # Extra per-frame channels go after the 64 log-mel bands, in EXTRA_FEATURES order unless --extra orders them.
