@@ -40,6 +40,7 @@ def test_smoke_training_writes_a_full_int8_model_with_metadata(smoke_model: Path
     weights = dict(zip(FAULT_TYPES, metrics["config"]["type_weights"], strict=True))
     assert weights["background_music"] == 2.0 and weights["hum"] == 1.0
     assert 0.0 <= metrics["variants"]["masked"]["int8"]["test"]["macro_f1"] <= 1.0
+    assert (smoke_model / "classifier.weights.h5").stat().st_size > 0  # what a later --teacher reads
 
     from ai_edge_litert.interpreter import Interpreter
 
@@ -132,3 +133,39 @@ def test_rendered_music_share_leaves_out_only_rendered_music_windows() -> None:
     assert rendered_music_kept({"labels": labels, "music_source": sources}, 0.0).sum() == 4
     with pytest.raises(ValueError, match="share"):
         rendered_music_kept({"labels": labels, "music_source": sources}, 1.0)
+
+
+def test_teacher_scores_are_the_teachers_mean_and_refuse_other_standardisation(tmp_path: Path) -> None:
+    """Distillation reads each finished run's weights and network from its --out directory; the student's targets
+    use the teachers' mean score. A teacher standardised with other statistics is refused, not silently used."""
+    import dataclasses
+
+    import keras
+
+    from tools.train_fault_model import WEIGHTS_FILE, TrainConfig, build_classifier, teacher_scores
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (6, 20, 68)).astype(np.float32)
+    mean, std = np.zeros(68, np.float32), np.ones(68, np.float32)
+    expected = []
+    folders = []
+    for seed, front in ((0, "conv1d"), (1, "conv2d")):
+        cfg = TrainConfig(units=8, dense=16, frames=20, front=front, seed=seed)
+        keras.utils.set_random_seed(seed)
+        model = build_classifier(20, 68, cfg)
+        folder = tmp_path / front
+        folder.mkdir()
+        model.save_weights(folder / WEIGHTS_FILE)
+        (folder / "metrics.json").write_text(json.dumps({"config": dataclasses.asdict(cfg)}))
+        (folder / "model.json").write_text(json.dumps({"input_shape": [20, 68], "with_mask": False,
+                                                       "norm": {"mean": mean.tolist(), "std": std.tolist()}}))
+        expected.append(model.predict(x, verbose=0))
+        folders.append(str(folder))
+    got = teacher_scores(tuple(folders), x, mean, std)
+    np.testing.assert_allclose(got, np.mean(expected, axis=0), atol=1e-5)
+    assert np.abs(expected[0] - expected[1]).max() > 1e-3  # two different teachers: the mean is not one of them
+    with pytest.raises(SystemExit, match="other statistics"):
+        teacher_scores(tuple(folders), x, mean + 0.5, std)
+    (tmp_path / "conv1d" / WEIGHTS_FILE).unlink()
+    with pytest.raises(SystemExit, match=WEIGHTS_FILE):
+        teacher_scores(tuple(folders), x, mean, std)

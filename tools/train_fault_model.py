@@ -51,6 +51,7 @@ THRESHOLD_FLOOR = 0.5  # see choose_thresholds
 MASK_MIN_GAIN = 0.01  # validation macro-F1 the mask must add to be shipped
 CLASSIFIER_FILE = "fault_classifier_int8.tflite"
 MASK_FILE = "fault_mask_int8.tflite"
+WEIGHTS_FILE = "classifier.weights.h5"
 #: The extra channels of the shipped model (models/faults/MODEL_CARD.md), so that a plain re-run reproduces it.
 SHIPPED_EXTRA_FEATURES = ("mains_lines", "clip_shape", "tonal_peaks")
 
@@ -77,6 +78,10 @@ class TrainConfig:
     front: str = "conv1d"
     #: Log-mel bands at the start of the input (the rest are extra channels); conv2d splits there.
     n_mels: int = 64
+    #: Distillation: finished runs (their --out directories) whose mean float score on each training window the
+    #: student learns with weight ``teacher_weight``, the labels with the rest.
+    teachers: tuple[str, ...] = ()
+    teacher_weight: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -147,6 +152,33 @@ def build_data(media: Path, counts: dict[str, int], seed: int,
 
     return {split: build_split(media, split, count, seed, rendered=rendered, soundtracks=rendered)
             for split, count in counts.items()}
+
+
+def teacher_scores(teachers: tuple[str, ...], x_train: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """The teachers' mean float score per training window. Each teacher is a finished run's ``--out`` directory
+    (``metrics.json`` for its network, ``model.json`` for its input, ``classifier.weights.h5``); it must have been
+    trained on the same features standardised the same way, or its scores would answer other inputs."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    scores = []
+    for folder in map(Path, teachers):
+        weights = folder / WEIGHTS_FILE
+        if not weights.is_file():
+            raise SystemExit(f"teacher {folder}: no {WEIGHTS_FILE} (a run of this script writes one into --out)")
+        meta = json.loads((folder / "model.json").read_text())
+        config = json.loads((folder / "metrics.json").read_text())["config"]
+        if meta.get("with_mask") or list(meta["input_shape"]) != list(x_train.shape[1:]):
+            raise SystemExit(f"teacher {folder}: input {meta['input_shape']} (mask {meta.get('with_mask')}), "
+                             f"the student's is {list(x_train.shape[1:])} without a mask")
+        if not (np.allclose(meta["norm"]["mean"], mean, atol=1e-4) and np.allclose(meta["norm"]["std"], std,
+                                                                                     atol=1e-4)):
+            raise SystemExit(f"teacher {folder}: standardised with other statistics (other training windows?)")
+        cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in known})
+        model = build_classifier(x_train.shape[1], x_train.shape[2], cfg)
+        model.load_weights(weights)
+        scores.append(model.predict(x_train, batch_size=256, verbose=0))
+    return np.mean(scores, axis=0).astype(np.float32)
 
 
 def rendered_music_kept(split: dict[str, np.ndarray], share: float) -> np.ndarray:
@@ -433,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave out training windows whose background music is rendered General MIDI until "
                              "they are at most SHARE of the music windows (before --max-train); real music and "
                              "every other window are kept")
+    parser.add_argument("--teacher", action="append", default=[], metavar="DIR",
+                        help="distil from a finished run (its --out directory; repeatable): the student learns "
+                             "(1 - W) x the labels + W x the teachers' mean score on each training window")
+    parser.add_argument("--teacher-weight", type=float, default=0.5, metavar="W", help="with --teacher")
     parser.add_argument("--type-weight", action="append", default=[], metavar="TYPE=WEIGHT",
                         help="loss weight of one fault type (repeatable; others weigh 1), e.g. background_music=2")
     args = parser.parse_args(argv)
@@ -458,7 +494,10 @@ def main(argv: list[str] | None = None) -> int:
         args.mask = "on" if args.smoke else "compare"
     cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed, augment=not args.no_augment,
                       learning_rate=args.learning_rate, plateau_patience=args.plateau_patience,
-                      type_weights=type_weights, front=args.front)
+                      type_weights=type_weights, front=args.front, teachers=tuple(args.teacher),
+                      teacher_weight=args.teacher_weight if args.teacher else 0.0)
+    if args.teacher and not 0.0 < args.teacher_weight <= 1.0:
+        parser.error("--teacher-weight must be in (0, 1]")
     out_dir = args.out
     if args.smoke:
         cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16,
@@ -515,6 +554,13 @@ def main(argv: list[str] | None = None) -> int:
     plain_mel = {s: x[..., :n_mels] for s, x in plain.items()}  # what the mask estimator sees
     # Gain and tilt jitter apply to the log-mel bands only: the extra channels are ratios, a gain does not move them.
     band_scale = np.concatenate([std[:n_mels], np.full(std.size - n_mels, np.inf, np.float32)])
+    if cfg.teachers:
+        if args.mask != "off":
+            parser.error("--teacher distils the classifier alone: use --mask off")
+        soft = teacher_scores(cfg.teachers, plain["train"], mean, std)
+        labels["train"] = ((1.0 - cfg.teacher_weight) * labels["train"] + cfg.teacher_weight * soft).astype(np.float32)
+        print(f"train: targets mix the labels with {len(cfg.teachers)} teachers' scores "
+              f"(weight {cfg.teacher_weight})", file=sys.stderr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fault_train_"))
@@ -582,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
                    "test": evaluate(labels["test"], dyn_scores["test"], thresholds)}
 
     (out_dir / CLASSIFIER_FILE).write_bytes(shipped["path"].read_bytes())
+    # the chosen classifier's Keras weights: what --teacher reads (not loaded at run time; not in git)
+    (out_dir / WEIGHTS_FILE).write_bytes((work / f"{chosen}.weights.h5").read_bytes())
     files = {"classifier": CLASSIFIER_FILE, "mask": None}
     if with_mask and mask_info is not None:
         (out_dir / MASK_FILE).write_bytes(mask_info["path"].read_bytes())
