@@ -165,11 +165,6 @@ SHIPPED_MODEL_MISSES: dict[tuple[str, float], str] = {
         "no event (both models; session 4's: mic_handling 0.29, threshold 0.64, reading keyboard 0.73 and hum "
         "0.85 instead, neither of which the location stage finds)"
     ),
-    ("test_hum_start_found_within_50ms_with_its_frequency", 1.9): (
-        "no event (session 5's model): the onset is located at 1.908 s and the hum measured, but the windows wholly "
-        "inside the hum score it 0.43 (centred, 1.90-2.92 s) and 0.48 (the last, 1.98-3.00 s), under the threshold "
-        "0.50; only the pre-judgement window holding the onset and 0.6 s of hum (1.50-2.52 s) scores 0.93"
-    ),
     ("test_key_press_start_found_within_50ms", 1.8): (
         "no event (both models; session 4's scored these presses under speech keyboard 0.38, threshold 0.71)"
     ),

@@ -183,7 +183,7 @@ def markdown(report: dict, thresholds: np.ndarray) -> str:
         lines += ["", "| talker | own noise floor re its speech | fault-free windows | some fault fires | by type |",
                   "|---|---|---|---|---|"]
         for name, entry in by_talker.items():
-            types = ", ".join(f"{SHORT[k]} {100 * v:.0f} %" for k, v in entry.items() if k in SHORT)
+            types = ", ".join(f"{SHORT[k]} {100 * v:.1f} %" for k, v in entry.items() if k in SHORT)
             floor = f"{floors[name]:.1f} dB" if name in floors else "–"
             lines.append(f"| {name} | {floor} | {entry['windows']} | {100 * entry['any']:.1f} % | {types} |")
     return "\n".join(lines)

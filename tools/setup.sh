@@ -54,7 +54,11 @@ case "$mode" in
     if [ $# -eq 0 ]; then
       echo "setup: ready. The shipped model's commands (models/faults/MODEL_CARD.md):" >&2
       echo "  nice .venv/bin/python tools/build_fault_dataset.py --out /tmp/faults.npz --seed 0 --train 24000 --val 1200 --test 1500 --samples --jobs 2" >&2
-      echo "  nice .venv/bin/python tools/train_fault_model.py --data /tmp/faults.npz --out models/faults --mask off --learning-rate 7e-4 --max-train 16000 --extra mains_lines,clip_shape,tonal_peaks --threads 1" >&2
+      echo "  COMMON='--data /tmp/faults.npz --mask off --learning-rate 7e-4 --max-train 16000 --extra mains_lines,clip_shape,tonal_peaks --threads 1'" >&2
+      echo "  nice .venv/bin/python tools/train_fault_model.py \$COMMON --out /tmp/run_n2                    # teacher 1" >&2
+      echo "  nice .venv/bin/python tools/train_fault_model.py \$COMMON --out /tmp/run_c2d --front conv2d    # teacher 2" >&2
+      echo "  nice .venv/bin/python tools/train_fault_model.py \$COMMON --out /tmp/run_u64 --units 64       # teacher 3" >&2
+      echo "  nice .venv/bin/python tools/train_fault_model.py \$COMMON --out models/faults --teacher /tmp/run_n2 --teacher /tmp/run_c2d --teacher /tmp/run_u64 --teacher-weight 0.8" >&2
       exit 0
     fi
     exec nice .venv/bin/python tools/train_fault_model.py "$@"
