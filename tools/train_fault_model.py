@@ -501,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.out
     if args.smoke:
         cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16,
-                          type_weights=type_weights, front=args.front)
+                          type_weights=type_weights, front=args.front, teachers=cfg.teachers,
+                          teacher_weight=cfg.teacher_weight)
         if "--out" not in (argv if argv is not None else sys.argv[1:]):
             out_dir = Path(tempfile.mkdtemp(prefix="fault_smoke_"))
     if args.data is not None:
