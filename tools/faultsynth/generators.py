@@ -21,13 +21,18 @@ def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
 
 
+def frame_energies(x: np.ndarray, frame: int = 400) -> np.ndarray:
+    """Mean square of each whole ``frame``-sample frame (25 ms at 16 kHz), sorted quietest first."""
+    n = x.size // frame
+    return np.sort((x[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1))
+
+
 def active_rms(x: np.ndarray, frame: int = 400) -> float:
     """RMS over the loudest 50 % of 25 ms frames: the level of speech while it is speaking, not of its pauses."""
-    n = x.size // frame
-    if n == 0:
+    energies = frame_energies(x, frame)
+    if energies.size == 0:
         return rms(x)
-    energies = np.sort((x[: n * frame].reshape(n, frame).astype(np.float64) ** 2).mean(axis=1))
-    return float(np.sqrt(energies[n // 2 :].mean() + 1e-20))
+    return float(np.sqrt(energies[energies.size // 2 :].mean() + 1e-20))
 
 
 def bandpass_noise(rng: np.random.Generator, n: int, lo: float, hi: float, order: int = 4) -> np.ndarray:

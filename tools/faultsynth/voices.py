@@ -100,15 +100,16 @@ FLOOR_SHARE = 0.2
 
 
 def word_floors_db(root: Path | None = None) -> dict[str, float]:
-    """Each talker's recording noise floor under its own speech, in dB: per word file of the talker (the words
-    :func:`word_voices` uses), the RMS of its quietest :data:`FLOOR_SHARE` of 25 ms frames (the room and
-    microphone before and after the word) over the word's active level (``generators.active_rms``, the level the
-    dataset tool sets talkers and faults by); the median over the words. The dataset labels broadband noise from
-    35 to 8 dB under the talker as ``hiss``, so a talker whose own floor sits in that range brings hiss of its own
-    into windows the voice check calls fault-free."""
+    """Each language's recording noise floor under its own speech, in dB (also a language :func:`word_voices`
+    drops as too short). Per word file it would use (the first :data:`MAX_WORDS`, none that carries lines): the
+    RMS of its quietest :data:`FLOOR_SHARE` of 25 ms frames (the room and microphone before and after the word)
+    over the word's active level (``generators.active_rms``, the level the dataset tool sets talkers and faults
+    by); then the median over the words. The dataset labels broadband noise from 35 to 8 dB under the talker as
+    ``hiss``, so a talker whose own floor sits in that range brings hiss of its own into windows the voice check
+    calls fault-free."""
     from liverec_edge.media import MediaError, decode_audio
 
-    from .generators import active_rms
+    from .generators import active_rms, frame_energies
     from .sources import carries_mains_lines
 
     out: dict[str, float] = {}
@@ -119,11 +120,10 @@ def word_floors_db(root: Path | None = None) -> dict[str, float]:
                 word, _ = decode_audio(path, RATE)
             except MediaError:
                 continue
-            n = word.size // 400
-            if n < 10 or carries_mains_lines(word):
+            energy = frame_energies(word)
+            if energy.size < 10 or carries_mains_lines(word):
                 continue
-            energy = np.sort((word[: n * 400].reshape(n, 400).astype(np.float64) ** 2).mean(axis=1))
-            floor = np.sqrt(energy[: max(1, int(n * FLOOR_SHARE))].mean() + 1e-20)
+            floor = np.sqrt(energy[: max(1, int(energy.size * FLOOR_SHARE))].mean() + 1e-20)
             ratios.append(20 * np.log10(floor / max(active_rms(word), 1e-10)))
         if ratios:
             out[f"{VOICE_PREFIX}{folder.name}"] = round(float(np.median(ratios)), 1)
