@@ -119,6 +119,43 @@ def test_time_frequency_front_converts_to_full_int8_and_keeps_the_float_scores(t
         np.testing.assert_allclose(got, expected, atol=0.06)
 
 
+def test_front_stride_four_halves_the_recurrent_operators_and_sees_every_frame(tmp_path: Path) -> None:
+    """``--front-stride 4``: the unrolled int8 GRUs run 10 + 5 steps per direction instead of 20 + 10 for a 40-frame
+    window (25 + 13 instead of 50 + 25 for the daemon's 100), so the graph has about half the operators; the
+    front's kernel (5 frames) still covers every frame, and the int8 scores follow the float model's."""
+    import keras
+
+    from liverec_edge.tflite import dequantize, load_interpreter, quantize
+    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (24, 40, 68)).astype(np.float32)
+    op_counts = {}
+    for stride in (2, 4):
+        cfg = TrainConfig(units=8, dense=16, front_stride=stride)
+        keras.utils.set_random_seed(0)
+        model = build_classifier(40, 68, cfg)
+        front = model.get_layer("front")
+        assert front.kernel_size == (stride + 1,) and front.strides == (stride,)
+        unrolled = build_classifier(40, 68, cfg, unroll=True, batch=1)
+        unrolled.set_weights(model.get_weights())
+        path = tmp_path / f"stride{stride}.tflite"
+        path.write_bytes(convert_int8(unrolled, x[:16]))
+        interpreter = load_interpreter(path, num_threads=1)
+        op_counts[stride] = len(interpreter._get_ops_details())
+        if stride == 4:
+            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+            for row, expected in zip(x[16:], model.predict(x[16:], verbose=0), strict=True):
+                interpreter.set_tensor(inp["index"], quantize(row[None], inp))
+                interpreter.invoke()
+                np.testing.assert_allclose(dequantize(interpreter.get_tensor(out["index"]), out)[0], expected,
+                                           atol=0.06)
+    # 60 recurrent steps against 30: the rest of the graph (front, pooling, head) is the same
+    assert 0.45 < op_counts[4] / op_counts[2] < 0.56, op_counts
+    with pytest.raises(ValueError, match="conv2d"):
+        build_classifier(40, 68, TrainConfig(units=8, dense=16, front="conv2d", front_stride=4))
+
+
 def test_rendered_music_share_leaves_out_only_rendered_music_windows() -> None:
     from tools.faultsynth.sources import RENDERED_PREFIX
     from tools.train_fault_model import rendered_music_kept

@@ -76,6 +76,10 @@ class TrainConfig:
     #: "conv2d" (small 3×3 convolutions over time × mel band, so a pattern learnt at one pitch or band, such as a
     #: harmonic stack, is recognised at another; the extra channels through their own Conv1D).
     front: str = "conv1d"
+    #: Frames per recurrent step of the first GRU (conv1d front: kernel ``front_stride + 1``, so every frame is
+    #: seen). The int8 GRU is unrolled, so the classifier's operator count, and its time, is linear in the steps:
+    #: 2 gives 50 + 25 steps per direction for a 100-frame window, 4 gives 25 + 13.
+    front_stride: int = 2
     #: Log-mel bands at the start of the input (the rest are extra channels); conv2d splits there.
     n_mels: int = 64
     #: Distillation: finished runs (their --out directories) whose mean float score on each training window the
@@ -210,8 +214,10 @@ def build_classifier(frames: int, channels: int, cfg: TrainConfig, unroll: bool 
     from keras import layers
 
     inputs = keras.Input((frames, channels), batch_size=batch, name="features")
-    # 20 ms steps: halves the recurrent steps (the int8 GRU is unrolled, so its cost is linear in steps)
+    # 20 ms (or longer) steps: fewer recurrent steps (the int8 GRU is unrolled, so its cost is linear in steps)
     if cfg.front == "conv2d":
+        if cfg.front_stride != 2:
+            raise ValueError("the conv2d front steps by 2 frames only")
         mel = layers.Reshape((frames, cfg.n_mels, 1), name="mel_plane")(inputs[..., : cfg.n_mels])
         mel = layers.Conv2D(16, 3, strides=(2, 2), padding="same", activation="relu", name="front_tf1")(mel)
         mel = layers.Conv2D(16, 3, strides=(1, 2), padding="same", activation="relu", name="front_tf2")(mel)
@@ -224,7 +230,8 @@ def build_classifier(frames: int, channels: int, cfg: TrainConfig, unroll: bool 
         x = layers.Concatenate(name="front_join")(parts) if len(parts) > 1 else mel
         x = layers.Dense(64, activation="relu", name="front")(x)
     else:
-        x = layers.Conv1D(64, 3, strides=2, padding="same", activation="relu", name="front")(inputs)
+        x = layers.Conv1D(64, cfg.front_stride + 1, strides=cfg.front_stride, padding="same", activation="relu",
+                          name="front")(inputs)
     x = layers.Bidirectional(layers.GRU(cfg.units, return_sequences=True, unroll=unroll), name="bigru1")(x)
     x = layers.AveragePooling1D(2, padding="same", name="pool")(x)
     x = layers.Bidirectional(layers.GRU(cfg.units, return_sequences=True, unroll=unroll), name="bigru2")(x)
@@ -451,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--front", choices=("conv1d", "conv2d"), default=TrainConfig.front,
                         help="front end before the GRUs (TrainConfig.front)")
+    parser.add_argument("--front-stride", type=int, choices=(2, 3, 4), default=TrainConfig.front_stride,
+                        help="frames per step of the first GRU (TrainConfig.front_stride; conv1d front only)")
     parser.add_argument("--no-augment", action="store_true", help="no gain/tilt/noise jitter of the features")
     parser.add_argument("--no-lines", action="store_true",
                         help="leave out the mains-line channels (features.mains_lines) even if the data has them")
@@ -494,14 +503,18 @@ def main(argv: list[str] | None = None) -> int:
         args.mask = "on" if args.smoke else "compare"
     cfg = TrainConfig(units=args.units, epochs=args.epochs, seed=args.seed, augment=not args.no_augment,
                       learning_rate=args.learning_rate, plateau_patience=args.plateau_patience,
-                      type_weights=type_weights, front=args.front, teachers=tuple(args.teacher),
+                      type_weights=type_weights, front=args.front, front_stride=args.front_stride,
+                      teachers=tuple(args.teacher),
                       teacher_weight=args.teacher_weight if args.teacher else 0.0)
+    if args.front == "conv2d" and args.front_stride != 2:
+        parser.error("--front-stride applies to the conv1d front only")
     if args.teacher and not 0.0 < args.teacher_weight <= 1.0:
         parser.error("--teacher-weight must be in (0, 1]")
     out_dir = args.out
     if args.smoke:
         cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16,
-                          type_weights=type_weights, front=args.front, teachers=cfg.teachers,
+                          type_weights=type_weights, front=args.front, front_stride=args.front_stride,
+                          teachers=cfg.teachers,
                           teacher_weight=cfg.teacher_weight)
         if "--out" not in (argv if argv is not None else sys.argv[1:]):
             out_dir = Path(tempfile.mkdtemp(prefix="fault_smoke_"))
