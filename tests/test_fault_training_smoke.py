@@ -49,7 +49,7 @@ def test_smoke_training_writes_a_full_int8_model_with_metadata(smoke_model: Path
         interpreter.allocate_tensors()
         assert interpreter.get_input_details()[0]["dtype"] == np.int8
         assert interpreter.get_output_details()[0]["dtype"] == np.int8
-        assert int(interpreter.get_input_details()[0]["shape"][0]) == 1  # unrolled, batch 1
+        assert int(interpreter.get_input_details()[0]["shape"][0]) == 1  # batch 1 (unrolled GRUs)
         ops = {op["op_name"] for op in interpreter._get_ops_details()}
         assert "WHILE" not in ops and not any(op.startswith("Flex") for op in ops), ops
 
@@ -90,33 +90,58 @@ def test_type_weights_scale_each_types_cross_entropy() -> None:
     np.testing.assert_allclose(got, (per_type * w).mean(axis=1), rtol=1e-5)
 
 
+def _int8_scores(path: Path, x: np.ndarray) -> np.ndarray:
+    from liverec_edge.tflite import dequantize, load_interpreter, quantize
+
+    interpreter = load_interpreter(path, num_threads=1)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scores = []
+    for row in x:
+        interpreter.set_tensor(inp["index"], quantize(row[None], inp))
+        interpreter.invoke()
+        scores.append(dequantize(interpreter.get_tensor(out["index"]), out)[0])
+    return np.asarray(scores)
+
+
+@pytest.mark.parametrize("front, stride", [("conv1d", 2), ("conv1d", 3), ("conv2d", 2)])
+def test_inference_graph_is_the_trained_network_written_out_step_by_step(front: str, stride: int) -> None:
+    """The exported graph computes the Keras network's function (its own GRU steps, input projections hoisted
+    out of the loop): float scores equal to rounding, for each front and an odd number of recurrent steps."""
+    import keras
+
+    from tools.train_fault_model import TrainConfig, build_classifier, inference_graph
+
+    keras.utils.set_random_seed(1)
+    model = build_classifier(30, 68, TrainConfig(units=8, dense=16, front=front, front_stride=stride))
+    # trained-looking weights, not the zero biases of a fresh model, so that every bias term is exercised
+    rng = np.random.default_rng(0)
+    model.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    x = rng.normal(0, 1, (4, 30, 68)).astype(np.float32)
+    graph = inference_graph(model)
+    got = np.concatenate([graph(row[None]).numpy() for row in x])
+    want = model.predict(x, verbose=0)
+    assert np.ptp(want) > 0.1  # the outputs vary, so equality says something
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_time_frequency_front_converts_to_full_int8_and_keeps_the_float_scores(tmp_path: Path) -> None:
     """``--front conv2d``: 3×3 convolutions over time × mel band before the same BiGRU stack; it converts to the
     builtin int8 ops (no WHILE, no Flex) and the int8 scores follow the float model's."""
     import keras
 
-    from liverec_edge.tflite import dequantize, load_interpreter, quantize
-    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8
+    from liverec_edge.tflite import load_interpreter
+    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8, inference_graph
 
     cfg = TrainConfig(units=8, dense=16, frames=20, front="conv2d")
     keras.utils.set_random_seed(0)
     model = build_classifier(20, 64 + 4, cfg)
-    unrolled = build_classifier(20, 64 + 4, cfg, unroll=True, batch=1)
-    unrolled.set_weights(model.get_weights())
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (24, 20, 68)).astype(np.float32)
     path = tmp_path / "c2d.tflite"
-    path.write_bytes(convert_int8(unrolled, x[:16]))
-    interpreter = load_interpreter(path, num_threads=1)
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    path.write_bytes(convert_int8(inference_graph(model), x[:16]))
+    ops = {op["op_name"] for op in load_interpreter(path, num_threads=1)._get_ops_details()}
     assert "CONV_2D" in ops and "WHILE" not in ops and not any(op.startswith("Flex") for op in ops), ops
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    want = model.predict(x[16:], verbose=0)
-    for row, expected in zip(x[16:], want, strict=True):
-        interpreter.set_tensor(inp["index"], quantize(row[None], inp))
-        interpreter.invoke()
-        got = dequantize(interpreter.get_tensor(out["index"]), out)[0]
-        np.testing.assert_allclose(got, expected, atol=0.06)
+    np.testing.assert_allclose(_int8_scores(path, x[16:]), model.predict(x[16:], verbose=0), atol=0.06)
 
 
 def test_front_stride_four_halves_the_recurrent_operators_and_sees_every_frame(tmp_path: Path) -> None:
@@ -125,8 +150,8 @@ def test_front_stride_four_halves_the_recurrent_operators_and_sees_every_frame(t
     front's kernel (5 frames) still covers every frame, and the int8 scores follow the float model's."""
     import keras
 
-    from liverec_edge.tflite import dequantize, load_interpreter, quantize
-    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8
+    from liverec_edge.tflite import load_interpreter
+    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8, inference_graph
 
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (24, 40, 68)).astype(np.float32)
@@ -137,21 +162,15 @@ def test_front_stride_four_halves_the_recurrent_operators_and_sees_every_frame(t
         model = build_classifier(40, 68, cfg)
         front = model.get_layer("front")
         assert front.kernel_size == (stride + 1,) and front.strides == (stride,)
-        unrolled = build_classifier(40, 68, cfg, unroll=True, batch=1)
-        unrolled.set_weights(model.get_weights())
         path = tmp_path / f"stride{stride}.tflite"
-        path.write_bytes(convert_int8(unrolled, x[:16]))
-        interpreter = load_interpreter(path, num_threads=1)
-        op_counts[stride] = len(interpreter._get_ops_details())
+        path.write_bytes(convert_int8(inference_graph(model), x[:16]))
+        op_counts[stride] = len(load_interpreter(path, num_threads=1)._get_ops_details())
         if stride == 4:
-            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-            for row, expected in zip(x[16:], model.predict(x[16:], verbose=0), strict=True):
-                interpreter.set_tensor(inp["index"], quantize(row[None], inp))
-                interpreter.invoke()
-                np.testing.assert_allclose(dequantize(interpreter.get_tensor(out["index"]), out)[0], expected,
-                                           atol=0.06)
+            np.testing.assert_allclose(_int8_scores(path, x[16:]), model.predict(x[16:], verbose=0), atol=0.06)
     # 60 recurrent steps against 30: the rest of the graph (front, pooling, head) is the same
     assert 0.45 < op_counts[4] / op_counts[2] < 0.56, op_counts
+    # and a step is ~11 operators (Keras' own unrolled GRU takes 17): the recurrent biases fold into their products
+    assert (op_counts[2] - op_counts[4]) / 30 <= 11.5, op_counts
     with pytest.raises(ValueError, match="conv2d"):
         build_classifier(40, 68, TrainConfig(units=8, dense=16, front="conv2d", front_stride=4))
 
