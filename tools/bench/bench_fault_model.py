@@ -1,12 +1,14 @@
 """Fault model speed and memory: latency per 1 s window including features, one thread; RSS the model adds.
 
-    .venv/bin/python tools/bench/bench_fault_model.py [--model-dir models/faults] [--repeats 300]
+    .venv/bin/python tools/bench/bench_fault_model.py [--model-dir models/faults] [--repeats 300] [--against DIR]
 
 Prints medians (best of three interleaved rounds) of wall time and of CPU time (process time: what the window
 costs on an idle core, robust to other processes sharing the box), for the log-mel of a 1.015 s window at 16 kHz,
 the model alone, and both; plus the resident-memory growth from loading the model and running it once (the
 interpreter library counted separately), and the file sizes. Targets: ≤ 3 ms per window with features, ≤ 20 MB RSS,
-≤ 1.5 MB of model files.
+≤ 1.5 MB of model files. ``--against DIR`` times another model directory's window (features + model) in the same
+rounds, interleaved, and prints the ratio of the medians round by round: the box's speed drifts by 2× over hours, so
+two models are only comparable measured side by side.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=REPO / "models" / "faults")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--media", type=Path, default=REPO.parent / "shared" / "media")
+    parser.add_argument("--against", type=Path, default=None, metavar="DIR",
+                        help="another model directory, timed in the same rounds (ratio = this / that)")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
 
     from liverec_edge.media import decode_audio
@@ -79,15 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     rss_delta = rss_mb() - before
     for _ in range(20):
         model.scores(window, samples=samples)
+    other = FaultModel.load(args.against, num_threads=1) if args.against is not None else None
+    if other is not None:
+        for _ in range(20):
+            other.scores(window, samples=samples)
 
     # three interleaved rounds; the lowest median is the figure least disturbed by the other processes of a shared
     # box (the spread is printed too)
-    rounds: dict[str, list[tuple[float, float]]] = {"features": [], "model": [], "total": []}
-    for _ in range(3):
+    rounds: dict[str, list[tuple[float, float]]] = {"features": [], "model": [], "total": [], "against": []}
+    for _ in range(args.rounds):
         rounds["features"].append(timed(lambda: logmel(samples), args.repeats))
         # "model" includes the extra feature channels a model computes from the samples (mains lines), if any
         rounds["model"].append(timed(lambda: model.scores(window, samples=samples), args.repeats))
         rounds["total"].append(timed(lambda: model.scores(logmel(samples), samples=samples), args.repeats))
+        if other is not None:
+            rounds["against"].append(timed(lambda: other.scores(logmel(samples), samples=samples), args.repeats))
     features_ms, model_ms, total_ms = (min(rounds[k]) for k in ("features", "model", "total"))
     sizes = {p.name: p.stat().st_size for p in sorted(args.model_dir.glob("*.tflite"))}
     result = {
@@ -102,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         "with_mask": model.with_mask,
         "targets": {"total_ms": 3.0, "rss_delta_mb": 20.0, "file_bytes": 1_500_000},
     }
+    if other is not None:
+        ratios = [ours[0] / theirs[0] for ours, theirs in zip(rounds["total"], rounds["against"], strict=True)]
+        result["against"] = {
+            "model_dir": str(args.against),
+            "total_ms_rounds_wall": [round(r[0], 3) for r in rounds["against"]],
+            "ratio_rounds": [round(r, 3) for r in ratios],
+            "ratio_median": round(float(np.median(ratios)), 3),
+        }
     print(json.dumps(result, indent=1))
     return 0
 
