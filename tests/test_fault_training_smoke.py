@@ -90,19 +90,6 @@ def test_type_weights_scale_each_types_cross_entropy() -> None:
     np.testing.assert_allclose(got, (per_type * w).mean(axis=1), rtol=1e-5)
 
 
-def _int8_scores(path: Path, x: np.ndarray) -> np.ndarray:
-    from liverec_edge.tflite import dequantize, load_interpreter, quantize
-
-    interpreter = load_interpreter(path, num_threads=1)
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    scores = []
-    for row in x:
-        interpreter.set_tensor(inp["index"], quantize(row[None], inp))
-        interpreter.invoke()
-        scores.append(dequantize(interpreter.get_tensor(out["index"]), out)[0])
-    return np.asarray(scores)
-
-
 @pytest.mark.parametrize("front, stride", [("conv1d", 2), ("conv1d", 3), ("conv2d", 2)])
 def test_inference_graph_is_the_trained_network_written_out_step_by_step(front: str, stride: int) -> None:
     """The exported graph computes the Keras network's function (its own GRU steps, input projections hoisted
@@ -130,7 +117,7 @@ def test_time_frequency_front_converts_to_full_int8_and_keeps_the_float_scores(t
     import keras
 
     from liverec_edge.tflite import load_interpreter
-    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8, inference_graph
+    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8, inference_graph, tflite_predict
 
     cfg = TrainConfig(units=8, dense=16, frames=20, front="conv2d")
     keras.utils.set_random_seed(0)
@@ -141,7 +128,7 @@ def test_time_frequency_front_converts_to_full_int8_and_keeps_the_float_scores(t
     path.write_bytes(convert_int8(inference_graph(model), x[:16]))
     ops = {op["op_name"] for op in load_interpreter(path, num_threads=1)._get_ops_details()}
     assert "CONV_2D" in ops and "WHILE" not in ops and not any(op.startswith("Flex") for op in ops), ops
-    np.testing.assert_allclose(_int8_scores(path, x[16:]), model.predict(x[16:], verbose=0), atol=0.06)
+    np.testing.assert_allclose(tflite_predict(path, x[16:]), model.predict(x[16:], verbose=0), atol=0.06)
 
 
 def test_front_stride_four_halves_the_recurrent_operators_and_sees_every_frame(tmp_path: Path) -> None:
@@ -151,7 +138,7 @@ def test_front_stride_four_halves_the_recurrent_operators_and_sees_every_frame(t
     import keras
 
     from liverec_edge.tflite import load_interpreter
-    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8, inference_graph
+    from tools.train_fault_model import TrainConfig, build_classifier, convert_int8, inference_graph, tflite_predict
 
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, (24, 40, 68)).astype(np.float32)
@@ -166,7 +153,7 @@ def test_front_stride_four_halves_the_recurrent_operators_and_sees_every_frame(t
         path.write_bytes(convert_int8(inference_graph(model), x[:16]))
         op_counts[stride] = len(load_interpreter(path, num_threads=1)._get_ops_details())
         if stride == 4:
-            np.testing.assert_allclose(_int8_scores(path, x[16:]), model.predict(x[16:], verbose=0), atol=0.06)
+            np.testing.assert_allclose(tflite_predict(path, x[16:]), model.predict(x[16:], verbose=0), atol=0.06)
     # 60 recurrent steps against 30: the rest of the graph (front, pooling, head) is the same
     assert 0.45 < op_counts[4] / op_counts[2] < 0.56, op_counts
     # and a step is ~11 operators (Keras' own unrolled GRU takes 17): the recurrent biases fold into their products
