@@ -212,3 +212,19 @@ def test_teacher_scores_are_the_teachers_mean_and_refuse_other_standardisation(t
     (tmp_path / "conv1d" / WEIGHTS_FILE).unlink()
     with pytest.raises(SystemExit, match=WEIGHTS_FILE):
         teacher_scores(tuple(folders), x, mean, std)
+
+
+def test_distillation_targets_take_a_types_own_teacher_weight() -> None:
+    """``--teacher-weight-for background_music=0``: music is learnt from the labels alone, every other type from
+    the mix of labels and teachers with the common weight."""
+    from tools.train_fault_model import distillation_targets
+
+    labels = np.zeros((3, len(FAULT_TYPES)), np.float32)
+    labels[:, FAULT_TYPES.index("background_music")] = 1.0
+    labels[:, FAULT_TYPES.index("hum")] = 1.0
+    soft = np.full_like(labels, 0.3)
+    got = distillation_targets(labels, soft, 0.8, (("background_music", 0.0),))
+    assert np.allclose(got[:, FAULT_TYPES.index("background_music")], 1.0)
+    assert np.allclose(got[:, FAULT_TYPES.index("hum")], 0.2 * 1.0 + 0.8 * 0.3)
+    assert np.allclose(got[:, FAULT_TYPES.index("cough")], 0.8 * 0.3)
+    assert np.array_equal(distillation_targets(labels, soft, 0.8), 0.2 * labels + 0.8 * soft)

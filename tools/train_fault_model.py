@@ -88,6 +88,9 @@ class TrainConfig:
     #: student learns with weight ``teacher_weight``, the labels with the rest.
     teachers: tuple[str, ...] = ()
     teacher_weight: float = 0.0
+    #: Per-type exceptions to ``teacher_weight`` as ``(type, weight)`` pairs: 0 learns that type from the labels
+    #: alone (the teachers' mean is unsure on background music, and a student copies that doubt).
+    teacher_weight_by_type: tuple[tuple[str, float], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -160,6 +163,16 @@ def build_data(media: Path, counts: dict[str, int], seed: int,
             for split, count in counts.items()}
 
 
+def distillation_targets(labels: np.ndarray, soft: np.ndarray, weight: float,
+                         by_type: tuple[tuple[str, float], ...] = ()) -> np.ndarray:
+    """The student's targets: per type ``(1 - w) x labels + w x soft``, ``w`` = ``weight`` unless ``by_type``
+    names the type."""
+    w = np.full(len(FAULT_TYPES), weight, np.float32)
+    for name, value in by_type:
+        w[FAULT_TYPES.index(name)] = value
+    return ((1.0 - w) * labels + w * soft).astype(np.float32)
+
+
 def teacher_scores(teachers: tuple[str, ...], x_train: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """The teachers' mean float score per training window. Each teacher is a finished run's ``--out`` directory
     (``metrics.json`` for its network, ``model.json`` for its input, ``classifier.weights.h5``); it must have been
@@ -180,7 +193,8 @@ def teacher_scores(teachers: tuple[str, ...], x_train: np.ndarray, mean: np.ndar
         if not (np.allclose(meta["norm"]["mean"], mean, atol=1e-4) and np.allclose(meta["norm"]["std"], std,
                                                                                      atol=1e-4)):
             raise SystemExit(f"teacher {folder}: standardised with other statistics (other training windows?)")
-        cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in known})
+        cfg = TrainConfig(**{k: tuple(tuple(i) if isinstance(i, list) else i for i in v) if isinstance(v, list) else v
+                             for k, v in config.items() if k in known})
         model = build_classifier(x_train.shape[1], x_train.shape[2], cfg)
         model.load_weights(weights)
         scores.append(model.predict(x_train, batch_size=256, verbose=0))
@@ -538,6 +552,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="distil from a finished run (its --out directory; repeatable): the student learns "
                              "(1 - W) x the labels + W x the teachers' mean score on each training window")
     parser.add_argument("--teacher-weight", type=float, default=0.5, metavar="W", help="with --teacher")
+    parser.add_argument("--teacher-weight-for", action="append", default=[], metavar="TYPE=W",
+                        help="with --teacher: another weight for one type (repeatable), e.g. background_music=0 "
+                             "learns music from the labels alone")
     parser.add_argument("--type-weight", action="append", default=[], metavar="TYPE=WEIGHT",
                         help="loss weight of one fault type (repeatable; others weigh 1), e.g. background_music=2")
     args = parser.parse_args(argv)
@@ -551,6 +568,18 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             parser.error(f"--type-weight {item!r}: expected TYPE=WEIGHT with TYPE in {list(FAULT_TYPES)}, WEIGHT > 0")
     type_weights = tuple(weights.values()) if args.type_weight else ()
+    teacher_by_type: list[tuple[str, float]] = []
+    for item in args.teacher_weight_for:
+        name, _, value = item.partition("=")
+        try:
+            if name not in FAULT_TYPES or not 0.0 <= float(value) <= 1.0:
+                raise ValueError
+            teacher_by_type.append((name, float(value)))
+        except ValueError:
+            parser.error(f"--teacher-weight-for {item!r}: expected TYPE=W with TYPE in {list(FAULT_TYPES)}, "
+                         "0 <= W <= 1")
+    if teacher_by_type and not args.teacher:
+        parser.error("--teacher-weight-for needs --teacher")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -565,7 +594,8 @@ def main(argv: list[str] | None = None) -> int:
                       learning_rate=args.learning_rate, plateau_patience=args.plateau_patience,
                       type_weights=type_weights, front=args.front, front_stride=args.front_stride,
                       teachers=tuple(args.teacher),
-                      teacher_weight=args.teacher_weight if args.teacher else 0.0)
+                      teacher_weight=args.teacher_weight if args.teacher else 0.0,
+                      teacher_weight_by_type=tuple(teacher_by_type))
     if args.front == "conv2d" and args.front_stride != 2:
         parser.error("--front-stride applies to the conv1d front only")
     if args.teacher and not 0.0 < args.teacher_weight <= 1.0:
@@ -575,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig(units=8, dense=16, epochs=1, patience=1, seed=args.seed, frames=20, representative=16,
                           type_weights=type_weights, front=args.front, front_stride=args.front_stride,
                           teachers=cfg.teachers,
-                          teacher_weight=cfg.teacher_weight)
+                          teacher_weight=cfg.teacher_weight, teacher_weight_by_type=cfg.teacher_weight_by_type)
         if "--out" not in (argv if argv is not None else sys.argv[1:]):
             out_dir = Path(tempfile.mkdtemp(prefix="fault_smoke_"))
     if args.data is not None:
@@ -632,9 +662,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.mask != "off":
             parser.error("--teacher distils the classifier alone: use --mask off")
         soft = teacher_scores(cfg.teachers, plain["train"], mean, std)
-        labels["train"] = ((1.0 - cfg.teacher_weight) * labels["train"] + cfg.teacher_weight * soft).astype(np.float32)
+        labels["train"] = distillation_targets(labels["train"], soft, cfg.teacher_weight, cfg.teacher_weight_by_type)
         print(f"train: targets mix the labels with {len(cfg.teachers)} teachers' scores "
-              f"(weight {cfg.teacher_weight})", file=sys.stderr)
+              f"(weight {cfg.teacher_weight}, by type {dict(cfg.teacher_weight_by_type)})", file=sys.stderr)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fault_train_"))
