@@ -21,12 +21,15 @@ from scipy.signal import butter, hilbert, resample_poly, sosfiltfilt
 from liverec_edge.audio.analysis import (
     AnalysisInputError,
     FaultAnalyser,
+    GateResult,
     StreamingFaultAnalyser,
     StreamResampler,
+    SustainedEvidence,
+    WindowAnalysis,
 )
 from liverec_edge.audio.features import FeatureParams, logmel
-from liverec_edge.audio.measure import find_clipping, measure_howl, measure_hum
-from liverec_edge.audio.offline import analyze_audio_file, merge_events
+from liverec_edge.audio.measure import Levels, find_clipping, measure_howl, measure_hum
+from liverec_edge.audio.offline import analyze_audio_file, analyze_samples, merge_events
 from liverec_edge.audio.settings import AudioSettings
 from liverec_edge.audio.strategy import StrategyTable
 from liverec_edge.media import decode_audio
@@ -591,3 +594,84 @@ def test_audio_only_decisions_repeat_and_leave_speech_like_faults_to_the_camera(
     assert stream.confirm([FaultEvent("feedback", 0.9, 0, 1, 524.0)]) != []
     everything = AudioSettings(audio_only_types=("cough",), types={"cough": {"confirm_windows": 1}})
     assert StreamingFaultAnalyser(FaultAnalyser(everything, model=analyser.model), RATE).confirm([cough]) == [cough]
+
+
+def test_music_is_also_judged_by_its_mean_score_over_four_windows() -> None:
+    """No single window reaches the music threshold, four in a row do on average: one event spanning them, scored
+    with the mean. A window the physics rules out (or the gate skipped) counts as 0; a window that found music on
+    its own is not reported twice."""
+    analyser = FaultAnalyser(AudioSettings(), model=KnowingStandIn(np.zeros(RATE), RATE, "hum", 0.0, 1.0))
+    assert analyser.sustained_types() == {"background_music": 4}
+    assert analyser.sustained_threshold("background_music") == pytest.approx(0.3)  # 0.6 x the 0.5 threshold
+    gate = GateResult(Levels(-20.0, -30.0, -30.0, -60.0), 0.0, True)
+
+    def judged(score: float | None, events: tuple[FaultEvent, ...] = ()) -> WindowAnalysis:
+        return WindowAnalysis(list(events), gate, {}, {}, {} if score is None else {"background_music": score})
+
+    evidence = SustainedEvidence(analyser)
+    found = [evidence.push(0.5 * i, 0.5 * i + 1.05, judged(s)) for i, s in enumerate((0.1, 0.5, 0.2, 0.45))]
+    assert found[:3] == [[], [], []]
+    [event] = found[3]
+    assert (event.type, event.start, event.end, event.freq) == ("background_music", 0.0, 2.55, None)
+    assert event.score == pytest.approx(0.3125)
+    assert evidence.push(2.0, 3.05, judged(0.0)) == []  # (0.5 + 0.2 + 0.45 + 0) / 4 < 0.3
+    assert evidence.push(2.5, 3.55, judged(0.9)) != []  # (0.2 + 0.45 + 0 + 0.9) / 4 >= 0.3
+    own = FaultEvent("background_music", 0.8, 2.9, 3.95)
+    assert evidence.push(2.9, 3.95, judged(0.8, (own,))) == []
+    # the gate skipped the model: the window counts as 0, not as missing
+    assert evidence.push(3.4, 4.45, judged(None))[0].score == pytest.approx((0.0 + 0.9 + 0.8 + 0.0) / 4)
+    assert evidence.push(3.9, 4.95, judged(None))[0].score == pytest.approx((0.9 + 0.8) / 4)
+    assert evidence.push(4.4, 5.45, judged(None)) == []  # 0.8 / 4
+    off = FaultAnalyser(AudioSettings(types={"background_music": {"sustained_windows": 1}}), model=analyser.model)
+    assert off.sustained_types() == {} and SustainedEvidence(off).push(0, 1, judged(0.99)) == []
+
+
+TEST_SPLIT_MUSIC = "music/Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).ogg"
+
+
+def _music_covered(events: list[FaultEvent], seconds: float) -> float:
+    covered = np.zeros(int(seconds * 100), bool)
+    for e in events:
+        if e.type == "background_music":
+            covered[int(e.start * 100): int(e.end * 100)] = True
+    return float(covered.mean())
+
+
+@pytest.mark.skipif(shipped_model_dir(Path(__file__).resolve().parents[1] / "models") is None,
+                    reason="needs the shipped fault model")
+def test_music_under_a_talker_is_heard_over_several_windows(shared_media: Path, shipped_analyser) -> None:
+    """A string orchestra (the model's test-split recording) 20 dB under the validation talker for 24 s: window by
+    window the shipped model hears it in about three quarters of the time (measured 0.70–0.74); judged over four
+    windows, all of it (1.00). The talker alone gets no more music events than before. In the daemon without a
+    camera (every type may act from audio alone), the music is confirmed at 39 of 240 polls instead of 11, and
+    never on the talker alone."""
+    rate = 16_000
+    seconds = 24.0
+    talker = np.tile(speech(shared_media, 14.0, offset=0.0, rate=rate), 2)[: int(seconds * rate)]
+    talker *= 0.05 / np.sqrt(np.mean(talker[np.abs(talker) > 0.01 * np.abs(talker).max()] ** 2))
+    music = decode_audio(shared_media / TEST_SPLIT_MUSIC, rate=rate)[0][5 * rate: 5 * rate + talker.size]
+    music = music * 0.005 / np.sqrt(np.mean(music[np.abs(music) > 0.01 * np.abs(music).max()] ** 2))
+    mixture = (talker + music).astype(np.float32)
+    window_by_window = FaultAnalyser(AudioSettings(types={"background_music": {"sustained_windows": 1}}),
+                                     model=shipped_analyser.model)
+    alone = _music_covered(analyze_samples(mixture, rate, window_by_window), seconds)
+    sustained = _music_covered(analyze_samples(mixture, rate, shipped_analyser), seconds)
+    assert sustained >= 0.95 and sustained >= alone + 0.15, (alone, sustained)
+    speech_only = talker.astype(np.float32)
+    before = [e for e in analyze_samples(speech_only, rate, window_by_window) if e.type == "background_music"]
+    after = [e for e in analyze_samples(speech_only, rate, shipped_analyser) if e.type == "background_music"]
+    assert len(after) <= len(before)
+
+    def confirmed_music_polls(analyser: FaultAnalyser, x: np.ndarray) -> int:
+        stream = StreamingFaultAnalyser(analyser, rate)
+        stream.camera_available = False
+        confirmed = 0
+        for i in range(0, x.size, rate // 10):  # 100 ms capture blocks, a poll after each
+            stream.feed(AudioBlock(t0=i / rate, samples=x[i: i + rate // 10], rate=rate))
+            confirmed += any(e.type == "background_music" for e in stream.poll())
+        return confirmed
+
+    daemon_alone = confirmed_music_polls(window_by_window, mixture)
+    daemon_sustained = confirmed_music_polls(shipped_analyser, mixture)
+    assert daemon_sustained >= 30 and daemon_sustained >= 2 * daemon_alone, (daemon_alone, daemon_sustained)
+    assert confirmed_music_polls(shipped_analyser, speech_only) == 0

@@ -44,7 +44,12 @@ from liverec_edge.audio.features import (
     logmel,
     mel_to_hz,
 )
-from liverec_edge.audio.settings import REPORTABLE_FAULTS, AudioSettings, GateSettings
+from liverec_edge.audio.settings import (
+    REPORTABLE_FAULTS,
+    SUSTAINED_THRESHOLD_RATIO,
+    AudioSettings,
+    GateSettings,
+)
 from liverec_edge.tflite import ModelError
 from liverec_edge.types import FAULT_TYPES, AudioBlock, AudioWindow, FaultEvent
 
@@ -121,6 +126,9 @@ class WindowAnalysis:
     #: best score per type over the window (pre-judgement), empty when the gate skipped the model
     window_scores: dict[str, float] = field(default_factory=dict)
     measurements: dict[str, float] = field(default_factory=dict)
+    #: the window's best score of each type judged over several windows (``sustained_windows`` > 1), 0 where the
+    #: window's physics rules the type out; empty when the gate skipped the model
+    sustained_scores: dict[str, float] = field(default_factory=dict)
 
 
 # --- per-type event location ----------------------------------------------------------------------------------------
@@ -192,6 +200,17 @@ class FaultAnalyser:
         if prior is not None and fault_type in self.settings.behaviour_priors.get(prior, ()):
             base -= self.settings.prior_boost
         return float(min(0.99, max(0.05, base)))
+
+    def sustained_threshold(self, fault_type: str) -> float:
+        """Threshold on a sustained type's mean score over its ``sustained_windows`` (no behaviour prior: the
+        evidence is the audio's alone)."""
+        override = self.settings.type_settings(fault_type).sustained_threshold
+        return float(override) if override is not None else SUSTAINED_THRESHOLD_RATIO * self.threshold(fault_type)
+
+    def sustained_types(self) -> dict[str, int]:
+        """Enabled types judged over several windows, with their window counts."""
+        return {name: ts.sustained_windows for name in REPORTABLE_FAULTS
+                if (ts := self.settings.type_settings(name)).enabled and ts.sustained_windows > 1}
 
     # -- public API --
 
@@ -279,7 +298,9 @@ class FaultAnalyser:
                     freq=None if freq is None else round(float(freq), 3),
                 ))
         events.sort(key=lambda e: (e.start, e.type))
-        return WindowAnalysis(events, gate, window_scores, measurements)
+        sustained = {name: 0.0 if self._physically_implausible(name, clipping, frames) else window_scores[name]
+                     for name in self.sustained_types()}
+        return WindowAnalysis(events, gate, window_scores, measurements, sustained)
 
     def _physically_implausible(self, name: str, clipping: measure.Clipping, frames: np.ndarray) -> str:
         """Why a model verdict cannot be right for this audio ('' when it can): checks of physics the strategy
@@ -729,6 +750,44 @@ def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, flo
 # --- streaming use in the daemon ------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Judged:
+    start: float
+    end: float
+    score: float
+
+
+class SustainedEvidence:
+    """Stationary faults judged over several consecutive windows, the same way offline and in the daemon.
+
+    Music bleeding into a talker's microphone is heard in the talker's pauses: one window scores it high, the next,
+    full of speech, low. Each type with ``sustained_windows`` N > 1 keeps its last N window scores
+    (``WindowAnalysis.sustained_scores``: 0 where the window's physics rules it out, or the gate found nothing to
+    analyse); when their mean reaches ``FaultAnalyser.sustained_threshold`` and the newest window reported no event
+    of that type itself, ``push`` returns one spanning the N windows, scored with the mean (no frequency).
+    """
+
+    def __init__(self, analyser: FaultAnalyser):
+        self._windows = analyser.sustained_types()
+        self._thresholds = {name: analyser.sustained_threshold(name) for name in self._windows}
+        self._recent: dict[str, list[_Judged]] = {name: [] for name in self._windows}
+
+    def push(self, start: float, end: float, analysis: WindowAnalysis) -> list[FaultEvent]:
+        """Add the analysis of the window [start, end]; the sustained events it completes."""
+        found = {e.type for e in analysis.events}
+        events = []
+        for name, count in self._windows.items():
+            recent = self._recent[name]
+            recent.append(_Judged(start, end, float(analysis.sustained_scores.get(name, 0.0))))
+            del recent[:-count]
+            if len(recent) < count or name in found:
+                continue
+            mean = sum(j.score for j in recent) / count
+            if mean >= self._thresholds[name]:
+                events.append(FaultEvent(type=name, score=round(mean, 4), start=recent[0].start, end=end, freq=None))
+        return events
+
+
 class StreamResampler:
     """Any rate → 16 kHz, block by block, giving the same samples as ``resample_poly`` over the whole stream.
 
@@ -831,6 +890,7 @@ class StreamingFaultAnalyser:
         #: alone, since no tag will ever confirm the speech-like ones.
         self.camera_available = True
         self._last_poll_end = -np.inf
+        self._evidence = SustainedEvidence(analyser)
 
     @property
     def now(self) -> float:
@@ -911,7 +971,9 @@ class StreamingFaultAnalyser:
         # reaches the model padded in front with copied room tone and silent samples
         span_s = max(self.settings.window_s, self.analyser.window_frames * FRAME_S + 0.05)
         result = self.analyse_span(self.now - span_s, self.now)
-        return self.confirm(result.events)
+        # a type judged over several windows (SustainedEvidence) still repeats itself before it acts alone: a
+        # talker the model half-mistakes for music can lift the mean over a few windows, real music stays
+        return self.confirm(result.events + self._evidence.push(self.now - span_s, self.now, result))
 
     def confirm(self, events: list[FaultEvent]) -> list[FaultEvent]:
         """The audio-only decision for one analysis of the newest window: update the per-type streaks and return

@@ -2,8 +2,10 @@
 
 The file is decoded at its own rate, cut into sliding windows (``window_s`` every ``hop_s``) and each window goes
 through the same :class:`~liverec_edge.audio.analysis.FaultAnalyser` the daemon uses, reusing one log-mel pass over
-the whole file. Events of one type that touch or overlap across windows are merged, keeping the best score and the
-median measured frequency. Times are seconds from the start of the file.
+the whole file; stationary types are also judged over several windows, as the daemon does
+(:class:`~liverec_edge.audio.analysis.SustainedEvidence`). Events of one type that touch or overlap across windows
+are merged, keeping the best score and the median measured frequency. Times are seconds from the start of the
+file.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liverec_edge.audio.analysis import FaultAnalyser, _to_16k, _validated
+from liverec_edge.audio.analysis import FaultAnalyser, SustainedEvidence, _to_16k, _validated
 from liverec_edge.audio.features import logmel
 from liverec_edge.audio.settings import AudioSettings
 from liverec_edge.types import FaultEvent
@@ -47,6 +49,7 @@ def analyze_samples(samples: np.ndarray, rate: int, analyser: FaultAnalyser) -> 
     if total > win_frames and starts[-1] != total - win_frames:
         starts.append(total - win_frames)
     events: list[FaultEvent] = []
+    evidence = SustainedEvidence(analyser)
     for start in starts:
         stop = min(total, start + win_frames)
         t0 = start * 0.01
@@ -54,6 +57,7 @@ def analyze_samples(samples: np.ndarray, rate: int, analyser: FaultAnalyser) -> 
         na, nb = round(t0 * rate), round(b16 / 16000 * rate)
         result = analyser._analyse(samples[na:nb], rate, t0, x16[a16:b16], frames[start:stop], None)
         events.extend(result.events)
+        events.extend(evidence.push(t0, b16 / 16000, result))
     return merge_events(events)
 
 
