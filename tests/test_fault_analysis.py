@@ -622,6 +622,12 @@ def test_music_is_also_judged_by_its_mean_score_over_four_windows() -> None:
     assert evidence.push(3.4, 4.45, judged(None))[0].score == pytest.approx((0.0 + 0.9 + 0.8 + 0.0) / 4)
     assert evidence.push(3.9, 4.95, judged(None))[0].score == pytest.approx((0.9 + 0.8) / 4)
     assert evidence.push(4.4, 5.45, judged(None)) == []  # 0.8 / 4
+    # windows that did not follow each other (a skipped poll, missing audio) start the count again
+    resumed = SustainedEvidence(analyser)
+    assert [resumed.push(0.5 * i, 0.5 * i + 1.05, judged(0.9)) for i in range(3)] == [[], [], []]
+    assert resumed.push(9.0, 10.05, judged(0.9)) == []  # 7.5 s later: one window, not four
+    assert [resumed.push(9.0 + 0.5 * i, 10.05 + 0.5 * i, judged(0.9)) != [] for i in range(1, 4)] == [
+        False, False, True]
     off = FaultAnalyser(AudioSettings(types={"background_music": {"sustained_windows": 1}}), model=analyser.model)
     assert off.sustained_types() == {} and SustainedEvidence(off).push(0, 1, judged(0.99)) == []
 
@@ -641,8 +647,8 @@ def _music_covered(events: list[FaultEvent], seconds: float) -> float:
                     reason="needs the shipped fault model")
 def test_music_under_a_talker_is_heard_over_several_windows(shared_media: Path, shipped_analyser) -> None:
     """A string orchestra (the model's test-split recording) 20 dB under the validation talker for 24 s: window by
-    window the shipped model hears it in about three quarters of the time (measured 0.70–0.74); judged over four
-    windows, all of it (1.00). The talker alone gets no more music events than before. In the daemon without a
+    window the shipped model hears it in two thirds of the time (measured 0.676); judged over four windows as well,
+    in nearly all of it (0.98). The talker alone gets no more music events than before. In the daemon without a
     camera (every type may act from audio alone), the music is confirmed at 39 of 240 polls instead of 11, and
     never on the talker alone."""
     rate = 16_000
@@ -668,10 +674,58 @@ def test_music_under_a_talker_is_heard_over_several_windows(shared_media: Path, 
         confirmed = 0
         for i in range(0, x.size, rate // 10):  # 100 ms capture blocks, a poll after each
             stream.feed(AudioBlock(t0=i / rate, samples=x[i: i + rate // 10], rate=rate))
-            confirmed += any(e.type == "background_music" for e in stream.poll())
+            music = [e for e in stream.poll() if e.type == "background_music"]
+            # events lie inside the audio heard so far, on the capture clock
+            assert all(0.0 <= e.start < e.end <= stream.now + 1e-6 for e in music), (stream.now, music)
+            confirmed += bool(music)
         return confirmed
 
     daemon_alone = confirmed_music_polls(window_by_window, mixture)
     daemon_sustained = confirmed_music_polls(shipped_analyser, mixture)
     assert daemon_sustained >= 30 and daemon_sustained >= 2 * daemon_alone, (daemon_alone, daemon_sustained)
     assert confirmed_music_polls(shipped_analyser, speech_only) == 0
+
+
+def test_music_evidence_counts_zero_where_the_pauses_are_too_quiet_for_music(shared_media: Path) -> None:
+    """The physics check of a music verdict (something must play in the talker's pauses) also gates the mean over
+    several windows: a window whose pauses are digital silence adds 0, whatever the model says."""
+    rate = 16_000
+    talker = speech(shared_media, 1.2, offset=1.0, rate=rate) * 0.3
+    talker[int(0.3 * rate): int(0.6 * rate)] = 0.0  # a pause with nothing under it
+    music = decode_audio(shared_media / TEST_SPLIT_MUSIC, rate=rate)[0][10 * rate: 10 * rate + talker.size]
+    with_music = talker + 0.03 * music / np.abs(music).max()
+    for x, expected in ((talker, 0.0), (with_music, 0.9)):
+        model = KnowingStandIn(x, rate, "background_music", 0.0, 1.2)
+        analyser = FaultAnalyser(AudioSettings(), model=model)
+        result = analyser.analyse_detailed(window(x, t0=0.0, rate=rate))
+        assert result.sustained_scores == {"background_music": pytest.approx(expected)}
+
+
+def test_the_daemons_fault_stage_decides_audio_alone_with_the_streams_poll(shared_media: Path) -> None:
+    """The fault stage's audio-only judgement is the stream's poll (whole model windows, music over several windows,
+    confirmation), not a decision of its own: a poll that padded the model's window, or a hum never confirmed, fails."""
+    from liverec_edge.audio.stage import FaultStage
+
+    x = speech(shared_media, 4.0, offset=2.0)
+    checking = SampleCheckingStandIn()
+    stage = FaultStage()
+    stage.stream = StreamingFaultAnalyser(FaultAnalyser(AudioSettings(), model=checking), RATE)
+    for a in range(0, x.size, 4800):
+        stage._judge_all([AudioBlock(10.0 + a / RATE, x[a: a + 4800, None].astype(np.float32), RATE)], [])
+    assert checking.checked >= 5 and checking.padded == 0
+
+    name = MAINS_FILES[2]
+    hum = mains_hum(shared_media, name, 60.0, 4.0) * 10 ** (-30 / 20)
+    mixture = place(x, hum, 0.0, 1.0)
+    stage = FaultStage()
+    stage.stream = StreamingFaultAnalyser(
+        FaultAnalyser(AudioSettings(), model=KnowingStandIn(mixture, RATE, "hum", 0.0, 4.0)), RATE)
+    audio_only = []
+    for a in range(0, mixture.size, 4800):  # 100 ms blocks, as the capture bus delivers them
+        block = AudioBlock(a / RATE, mixture[a: a + 4800, None].astype(np.float32), RATE)
+        audio_only += [j for j in stage._judge_all([block], []) if j.work is None]
+    assert 6 <= len(audio_only) <= 7  # one judgement per 0.5 s hop once a whole window is heard
+    confirmed = [e for j in audio_only for e in j.events]
+    assert confirmed and {e.type for e in confirmed} == {"hum"}
+    assert len(confirmed) <= len(audio_only) - 2  # hum needs three windows in a row
+    assert abs(confirmed[0].freq - mains_frequency(shared_media, name, 60.0, 4.0)) <= 0.3

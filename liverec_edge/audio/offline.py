@@ -57,7 +57,8 @@ def analyze_samples(samples: np.ndarray, rate: int, analyser: FaultAnalyser) -> 
         na, nb = round(t0 * rate), round(b16 / 16000 * rate)
         result = analyser._analyse(samples[na:nb], rate, t0, x16[a16:b16], frames[start:stop], None)
         events.extend(result.events)
-        events.extend(evidence.push(t0, b16 / 16000, result))
+        if result.span is not None:
+            events.extend(evidence.push(*result.span, result))
     return merge_events(events)
 
 

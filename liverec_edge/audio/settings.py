@@ -55,7 +55,8 @@ class FaultTypeSettings(Section):
     then pauses); over several windows it is heard. Acting on it from audio alone still takes ``confirm_windows``
     such verdicts in a row."""
     sustained_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
-    """Threshold on that mean score; empty = ``SUSTAINED_THRESHOLD_RATIO`` × the type's threshold."""
+    """Threshold on that mean score; empty = ``SUSTAINED_THRESHOLD_RATIO`` × the type's threshold. Only read when
+    ``sustained_windows`` > 1."""
 
 
 #: Default threshold on a sustained type's mean score, as a share of its single-window threshold.
@@ -106,7 +107,8 @@ class AudioSettings(Section):
     gate: GateSettings = GateSettings()
     """The level/activity gate in front of the model."""
     types: dict[str, FaultTypeSettings] = Field(default_factory=_default_types)
-    """Per fault type: ``enabled``, ``threshold``, ``confirm_windows``. Types not listed keep their defaults."""
+    """Per fault type: ``enabled``, ``threshold``, ``confirm_windows``, ``sustained_windows``,
+    ``sustained_threshold``. Types not listed keep their defaults."""
     audio_only_types: tuple[str, ...] = ("hum", "feedback", "clipping")
     """Fault types acted on from audio alone, when no behaviour tag is open: the faults whose cause the camera
     cannot see and whose physics the analysis measures before acting (a harmonic comb at the mains frequency, a

@@ -99,7 +99,6 @@ class FaultStage(StageBase):
         self._tags: DropOldestQueue[Tag] | None = None
         self._work: dict[str, _TagWork] = {}
         self._strips: dict[str, str] = {}
-        self._last_poll = -1e9
         self._audio_only_seen: dict[str, float] = {}
         self._parts: DropOldestQueue[Any] | None = None
         self._last_parts = 0.0
@@ -225,13 +224,14 @@ class FaultStage(StageBase):
             except AnalysisInputError as exc:
                 log.warning("tag window not analysed", extra=kv(tag=item.tag.id, error=str(exc)))
                 judgements.append(_Judgement(item, [], {}, closed=closing))
-        if heard - self._last_poll >= settings.hop_s:
-            self._last_poll = heard
-            try:
-                result = stream.analyse_span(heard - settings.window_s, heard)
-                judgements.append(_Judgement(None, stream.confirm(result.events), result.measurements))
-            except AnalysisInputError as exc:
-                log.warning("audio window not analysed", extra=kv(error=str(exc)))
+        try:
+            # the stream's own audio-only decision (once per hop, a whole model window, music also judged over
+            # several windows), the same as the offline analysis and tools/bench/false_actuations.py run
+            polled = stream.poll_detailed()
+            if polled is not None:
+                judgements.append(_Judgement(None, polled.events, polled.measurements))
+        except AnalysisInputError as exc:
+            log.warning("audio window not analysed", extra=kv(error=str(exc)))
         return judgements
 
     def _act_on(self, judgements: list[_Judgement], ctx: StageContext) -> _Outcome:
