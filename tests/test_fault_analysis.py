@@ -630,6 +630,13 @@ def test_music_is_also_judged_by_its_mean_score_over_four_windows() -> None:
         False, False, True]
     off = FaultAnalyser(AudioSettings(types={"background_music": {"sustained_windows": 1}}), model=analyser.model)
     assert off.sustained_types() == {} and SustainedEvidence(off).push(0, 1, judged(0.99)) == []
+    # a live reconfigure (the fault stage swaps the analyser's settings) applies to the next push
+    live = SustainedEvidence(analyser)
+    assert [live.push(0.5 * i, 0.5 * i + 1.05, judged(0.35)) != [] for i in range(4)] == [False, False, False, True]
+    analyser.settings = AudioSettings(types={"background_music": {"sustained_threshold": 0.4}})
+    assert live.push(2.0, 3.05, judged(0.35)) == []
+    analyser.settings = AudioSettings(types={"background_music": {"sustained_windows": 2}})
+    assert live.push(2.5, 3.55, judged(0.35))[0].start == 2.0
 
 
 TEST_SPLIT_MUSIC = "music/Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).ogg"

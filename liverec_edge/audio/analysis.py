@@ -761,13 +761,6 @@ def _tone_span(x: np.ndarray, rate: int, freq: float, region_s: tuple[float, flo
 # --- streaming use in the daemon ------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Judged:
-    start: float
-    end: float
-    score: float
-
-
 class SustainedEvidence:
     """Stationary faults judged over several consecutive windows, the same way offline and in the daemon.
 
@@ -775,31 +768,31 @@ class SustainedEvidence:
     full of speech, low. Each type with ``sustained_windows`` N > 1 keeps its last N window scores
     (``WindowAnalysis.sustained_scores``: 0 where the window's physics rules it out, or the gate found nothing to
     analyse); when their mean reaches ``FaultAnalyser.sustained_threshold`` and the newest window reported no event
-    of that type itself, ``push`` returns one spanning the N windows, scored with the mean (no frequency).
+    of that type itself, ``push`` returns one spanning the N windows, scored with the mean (no frequency). The
+    window counts and thresholds are read from the analyser's settings on every push, so a live reconfigure applies.
     """
 
     def __init__(self, analyser: FaultAnalyser):
-        self._windows = analyser.sustained_types()
-        self._thresholds = {name: analyser.sustained_threshold(name) for name in self._windows}
-        self._recent: dict[str, list[_Judged]] = {name: [] for name in self._windows}
-        #: windows further apart than this did not follow each other (a skipped poll, audio missing): start again
-        self._max_step_s = 1.5 * analyser.settings.hop_s
+        self.analyser = analyser
+        self._recent: dict[str, list[tuple[float, float]]] = {}  # per type: (window start, score), oldest first
 
     def push(self, start: float, end: float, analysis: WindowAnalysis) -> list[FaultEvent]:
         """Add the analysis of the window [start, end]; the sustained events it completes."""
         found = {e.type for e in analysis.events}
+        # windows further apart than this did not follow each other (a skipped poll, audio missing): start again
+        max_step_s = 1.5 * self.analyser.settings.hop_s
         events = []
-        for name, count in self._windows.items():
-            recent = self._recent[name]
-            if recent and not 0.0 <= start - recent[-1].start <= self._max_step_s:
+        for name, count in self.analyser.sustained_types().items():
+            recent = self._recent.setdefault(name, [])
+            if recent and not 0.0 <= start - recent[-1][0] <= max_step_s:
                 recent.clear()
-            recent.append(_Judged(start, end, float(analysis.sustained_scores.get(name, 0.0))))
+            recent.append((start, float(analysis.sustained_scores.get(name, 0.0))))
             del recent[:-count]
             if len(recent) < count or name in found:
                 continue
-            mean = sum(j.score for j in recent) / count
-            if mean >= self._thresholds[name]:
-                events.append(FaultEvent(type=name, score=round(mean, 4), start=recent[0].start, end=end, freq=None))
+            mean = sum(score for _, score in recent) / count
+            if mean >= self.analyser.sustained_threshold(name):
+                events.append(FaultEvent(type=name, score=round(mean, 4), start=recent[0][0], end=end, freq=None))
         return events
 
 
