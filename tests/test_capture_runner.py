@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from liverec_edge.capture.base import SourceContext, SourceError
-from liverec_edge.capture.camera import FileCamera, decode_frame_counter
+from liverec_edge.capture.camera import FileCamera, SyntheticCamera, decode_frame_counter
 from liverec_edge.capture.clock import CaptureClock
 from liverec_edge.capture.runner import CaptureRunner
 from liverec_edge.capture.settings import CaptureSettings
@@ -266,3 +266,42 @@ def test_av_offset_moves_audio_timestamps() -> None:
         late = status.video.first_at - origin  # the first frame was read no later than it was stored
         assert pictures[0] == 0 or (late > 4 / 30 and pictures[0] <= late * 30), (pictures[:3], late)
         assert runner.video_ring.stats().put + status.video.dropped >= pictures[-1] + 1, (pictures, status)
+
+
+def test_an_unpaced_camera_reopened_continues_after_the_stored_frames() -> None:
+    """A file or generated camera restarts its media time at 0 on reopen; unpaced, it runs ahead of the clock, so
+    its first new frame must go one frame interval after the last stored frame, not onto it (the ring refuses a
+    frame whose time is not after the newest one)."""
+
+    class FailsOnceCamera(SyntheticCamera):
+        def __init__(self) -> None:
+            super().__init__(64, 48, 30.0, paced=False)
+            self.opens = 0
+            self.reads = 0
+
+        def open(self, ctx: SourceContext) -> None:
+            self.opens += 1
+            self.reads = 0
+            super().open(ctx)
+
+        def read(self) -> tuple[float, np.ndarray] | None:
+            self.reads += 1
+            if self.opens == 1 and self.reads > 40:
+                raise SourceError("USB reset")
+            if self.opens > 1 and self.reads > 40:
+                return None  # the second pass ends: the stream stops
+            return super().read()
+
+    camera = FailsOnceCamera()
+    runner = CaptureRunner(_settings(retry_s=0.01), CaptureClock.starting_now(), camera=camera)
+    runner.start()
+    threading.Event().wait(0.5)
+    status = runner.status()
+    runner.stop()
+    assert camera.opens == 2 and status.video.restarts == 1
+    frames = runner.video_ring.slice(-1e9, 1e9)
+    assert status.video.items == 80 == len(frames)  # no frame refused on the reopen
+    times = np.array([f.t for f in frames])
+    np.testing.assert_allclose(np.diff(times[:40]), 1 / 30, atol=1e-9)
+    assert times[40] - times[39] >= 1 / 30 - 1e-9
+    np.testing.assert_allclose(np.diff(times[40:]), 1 / 30, atol=1e-9)

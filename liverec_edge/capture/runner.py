@@ -92,6 +92,8 @@ class _Stream:
         self.state = "idle"
         self.items = 0
         self.last_t: float | None = None
+        #: the time from the previous stored item to the last one: where a reopened video source's first frame goes
+        self.last_step: float | None = None
         self.last_at: float | None = None
         self.first_at: float | None = None
         self.errors = 0
@@ -246,7 +248,10 @@ class CaptureRunner:
             stream.restarts += 1
             first_open = False
             # Media time starts again from 0 in a reopened file/generated source: place it after what is stored.
-            t_origin = max(self.clock.now(), stream.last_t or t_origin)
+            # A frame's time is its start, so the first new frame goes one frame interval after the last stored
+            # one (an unpaced source runs ahead of the clock: at last_t itself the ring would refuse it).
+            after_stored = (stream.last_t + (stream.last_step or 0.0)) if stream.last_t is not None else t_origin
+            t_origin = max(self.clock.now(), after_stored)
             if stream.kind == "audio":
                 self._audio_discontinuity = True
         stream.state = "stopped"
@@ -259,6 +264,8 @@ class CaptureRunner:
             stream.refused += 1
             return
         stream.items += 1
+        if stream.last_t is not None:
+            stream.last_step = frame.t - stream.last_t
         stream.last_t = frame.t
         stream.last_at = self.clock.now()
         if stream.first_at is None:
