@@ -34,20 +34,22 @@ if str(REPO) not in sys.path:  # run as a script: make `tools.faultsynth` and `l
 from liverec_edge.types import FAULT_TYPES  # noqa: E402
 from tools.faultsynth.rendered import GENERATOR_VERSION, MUSIC_COUNTS, SPEECH_COUNTS  # noqa: E402
 from tools.faultsynth.sources import SPLITS  # noqa: E402
-from tools.faultsynth.windows import build_split  # noqa: E402
+from tools.faultsynth.windows import FAULT_COUNT_WEIGHTS, FAULTS, build_split  # noqa: E402
 
 DEFAULT_MEDIA = REPO.parent / "shared" / "media"
 
 
 def build(media_dir: Path, counts: dict[str, int], seed: int, rendered: bool = True, keep_samples: bool = False,
-          jobs: int = 1, soundtracks: bool = True) -> dict[str, np.ndarray]:
+          jobs: int = 1, soundtracks: bool = True,
+          train_count_weights: tuple[float, ...] = FAULT_COUNT_WEIGHTS) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for split, count in counts.items():
         if count <= 0:
             continue
         started = time.monotonic()
         data = build_split(media_dir, split, count, seed, rendered=rendered, keep_samples=keep_samples, jobs=jobs,
-                           soundtracks=soundtracks)
+                           soundtracks=soundtracks,
+                           count_weights=train_count_weights if split == "train" else FAULT_COUNT_WEIGHTS)
         for key, value in data.items():
             arrays[f"{split}__{key}"] = value
         per_type = dict(zip(FAULT_TYPES, data["labels"].sum(axis=0).tolist(), strict=True))
@@ -55,6 +57,7 @@ def build(media_dir: Path, counts: dict[str, int], seed: int, rendered: bool = T
               file=sys.stderr)
     arrays["fault_types"] = np.asarray(FAULT_TYPES)
     meta = {"seed": seed, "counts": counts, "splits": SPLITS, "rendered": rendered, "soundtracks": soundtracks,
+            "train_fault_counts": list(train_count_weights),
             "rendered_version": GENERATOR_VERSION if rendered else None,
             "rendered_counts": {"music": MUSIC_COUNTS, "speech": SPEECH_COUNTS} if rendered else None}
     arrays["meta_json"] = np.asarray(json.dumps(meta))
@@ -80,11 +83,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="also store each window's mixture samples (16240 float32 per window), so new features "
                              "can be computed without rebuilding")
     parser.add_argument("--jobs", type=int, default=1, help="processes per split (the result does not change)")
+    parser.add_argument("--train-fault-counts", default=",".join(f"{w:g}" for w in FAULT_COUNT_WEIGHTS),
+                        metavar="P0,P1,P2,P3",
+                        help="training windows only: the weights of 0, 1, 2, 3 … faults in a window (validation "
+                             "and test keep the default, %(default)s, so their windows do not change)")
     args = parser.parse_args(argv)
+    try:
+        train_counts = tuple(float(w) for w in args.train_fault_counts.split(","))
+    except ValueError:
+        parser.error(f"--train-fault-counts: comma-separated numbers, got {args.train_fault_counts!r}")
+    if len(train_counts) > len(FAULTS) + 1 or min(train_counts) < 0 or sum(train_counts) <= 0:
+        parser.error(f"--train-fault-counts: 1–{len(FAULTS) + 1} non-negative weights, not all 0")
     if not args.media.is_dir():
         parser.error(f"media folder not found: {args.media}")
     arrays = build(args.media, {"train": args.train, "val": args.val, "test": args.test}, args.seed, args.rendered,
-                   keep_samples=args.samples, jobs=args.jobs, soundtracks=args.soundtracks)
+                   keep_samples=args.samples, jobs=args.jobs, soundtracks=args.soundtracks,
+                   train_count_weights=train_counts)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **arrays)
     print(f"wrote {args.out}", file=sys.stderr)

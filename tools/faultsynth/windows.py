@@ -115,8 +115,12 @@ def _murmur(rng: np.random.Generator, sources: SplitSources, n: int) -> np.ndarr
     return out / max(gen.active_rms(out), 1e-6)
 
 
-def _pick_faults(rng: np.random.Generator) -> list[str]:
-    count = int(rng.choice([0, 1, 2, 3], p=[0.26, 0.46, 0.22, 0.06]))
+#: How many faults a window holds (0, 1, 2, 3), by default: what the validation and test splits are built with.
+FAULT_COUNT_WEIGHTS: tuple[float, float, float, float] = (0.26, 0.46, 0.22, 0.06)
+
+
+def _pick_faults(rng: np.random.Generator, count_weights: tuple[float, ...] = FAULT_COUNT_WEIGHTS) -> list[str]:
+    count = int(rng.choice(len(count_weights), p=np.asarray(count_weights) / np.sum(count_weights)))
     return list(rng.choice(FAULTS, size=count, replace=False))
 
 
@@ -130,10 +134,12 @@ def _placement(rng: np.random.Generator, n: int) -> tuple[str, int]:
 
 
 def make_window(rng: np.random.Generator, sources: SplitSources, augment: bool = False,
-                faults: list[str] | None = None) -> Window:
-    """Build one window. ``faults`` forces the fault set (None = drawn at random, empty = clean)."""
+                faults: list[str] | None = None,
+                count_weights: tuple[float, ...] = FAULT_COUNT_WEIGHTS) -> Window:
+    """Build one window. ``faults`` forces the fault set (None = drawn at random, with ``count_weights`` the
+    probabilities of 0, 1, 2, 3 … faults; empty = clean)."""
     n = WINDOW_SAMPLES
-    chosen = _pick_faults(rng) if faults is None else list(faults)
+    chosen = _pick_faults(rng, count_weights) if faults is None else list(faults)
     has_speech = rng.random() < 0.85 or "plosive" in chosen or "clipping" in chosen
     level_db = float(rng.uniform(-38.0, -14.0))
     source = ""
@@ -304,7 +310,8 @@ def window_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 def build_split(media_dir: Path, split: str, count: int, seed: int, augment: bool | None = None,
                 faults: list[str] | None = None, rendered: bool = True, keep_samples: bool = False,
-                jobs: int = 1, soundtracks: bool = True, voices: bool = False) -> dict[str, np.ndarray]:
+                jobs: int = 1, soundtracks: bool = True, voices: bool = False,
+                count_weights: tuple[float, ...] = FAULT_COUNT_WEIGHTS) -> dict[str, np.ndarray]:
     """Build ``count`` windows of ``split`` and return their features, mask targets and annotations as arrays.
 
     Keys: ``logmel`` (count, 100, 64) float32 of the mixture; one key per extra feature set of
@@ -319,7 +326,8 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
     the rendered music and talkers of ``seed`` to the train/val sources (see sources.load_split; it needs
     fluidsynth, the soundfonts and flite), ``soundtracks`` the Debian game soundtracks' music, ``voices`` swaps the
     talkers for the held-out word voices (see sources.load_split). ``jobs`` > 1 builds index ranges in that many
-    processes; each window depends only on ``(seed, split, index)``, so the result is the same.
+    processes; each window depends only on ``(seed, split, index)``, so the result is the same. ``count_weights``:
+    the probabilities of 0, 1, 2, 3 … faults in a window (the default is what validation and test are built with).
     """
     if jobs > 1 and count >= 2 * jobs:
         from concurrent.futures import ProcessPoolExecutor
@@ -328,16 +336,17 @@ def build_split(media_dir: Path, split: str, count: int, seed: int, augment: boo
         with ProcessPoolExecutor(jobs) as pool:
             parts = list(pool.map(_build_range, *zip(*[
                 (media_dir, split, int(lo), int(hi), seed, augment, faults, rendered, keep_samples, soundtracks,
-                 voices)
+                 voices, count_weights)
                 for lo, hi in pairwise(bounds)], strict=True)))
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     return _build_range(media_dir, split, 0, count, seed, augment, faults, rendered, keep_samples, soundtracks,
-                        voices)
+                        voices, count_weights)
 
 
 def _build_range(media_dir: Path, split: str, start: int, stop: int, seed: int, augment: bool | None,
                  faults: list[str] | None, rendered: bool, keep_samples: bool,
-                 soundtracks: bool = False, voices: bool = False) -> dict[str, np.ndarray]:
+                 soundtracks: bool = False, voices: bool = False,
+                 count_weights: tuple[float, ...] = FAULT_COUNT_WEIGHTS) -> dict[str, np.ndarray]:
     """Windows ``start`` .. ``stop - 1`` of ``split`` (see :func:`build_split`)."""
     sources = load_split(Path(media_dir).resolve(), split, rendered, seed, soundtracks, voices)
     augment = (split == "train") if augment is None else augment
@@ -359,7 +368,8 @@ def _build_range(media_dir: Path, split: str, start: int, stop: int, seed: int, 
     source: list[str] = []
     music_source: list[str] = []
     for i in range(count):
-        window = make_window(window_rng(seed, split, start + i), sources, augment=augment, faults=faults)
+        window = make_window(window_rng(seed, split, start + i), sources, augment=augment, faults=faults,
+                             count_weights=count_weights)
         feats[i] = logmel(window.mixture)
         for name, values in extra.items():
             values[i] = EXTRA_FEATURE_FUNCTIONS[name](window.mixture, WINDOW_FRAMES, PARAMS)
