@@ -205,6 +205,25 @@ def test_report_recall_by_placement_counts_each_mode() -> None:
     assert table["cough"] == {}  # placed but not labelled: not counted
 
 
+def test_report_recall_by_concurrency_splits_lone_and_shared_faults() -> None:
+    from tools.fault_model_report import recall_by_concurrency
+
+    hum, cough, clean = (FAULT_TYPES.index(t) for t in ("hum", "cough", "clean"))
+    labels = np.zeros((4, len(FAULT_TYPES)), np.uint8)
+    labels[0, hum] = 1  # hum alone, found
+    labels[1, [hum, cough]] = 1  # hum and a cough: the hum missed, the cough found
+    labels[2, [hum, cough]] = 1  # both found
+    labels[3, clean] = 1
+    scores = np.zeros_like(labels, dtype=np.float32)
+    scores[0, hum] = scores[2, hum] = 0.9
+    scores[[1, 2], cough] = 0.9
+    scores[3, hum] = 0.9  # a false call on a clean window is no recall figure
+    table = recall_by_concurrency(labels, scores, np.full(len(FAULT_TYPES), 0.5))
+    assert table["hum"] == {"alone": (1.0, 1), "with others": (0.5, 2)}
+    assert table["cough"] == {"with others": (1.0, 2)}
+    assert table["hiss"] == {}
+
+
 def test_report_firing_by_talker_counts_fault_free_windows_only() -> None:
     from tools.fault_model_report import firing_by_talker
 
