@@ -92,8 +92,9 @@ class _Stream:
         self.state = "idle"
         self.items = 0
         self.last_t: float | None = None
-        #: the time from the previous stored item to the last one: where a reopened video source's first frame goes
-        self.last_step: float | None = None
+        #: the shortest time seen between two stored frames, i.e. the camera's frame interval (a step that spans a
+        #: skipped frame or a reopen is longer): where a reopened video source's first frame goes after the last one
+        self.frame_step: float | None = None
         self.last_at: float | None = None
         self.first_at: float | None = None
         self.errors = 0
@@ -250,7 +251,7 @@ class CaptureRunner:
             # Media time starts again from 0 in a reopened file/generated source: place it after what is stored.
             # A frame's time is its start, so the first new frame goes one frame interval after the last stored
             # one (an unpaced source runs ahead of the clock: at last_t itself the ring would refuse it).
-            after_stored = (stream.last_t + (stream.last_step or 0.0)) if stream.last_t is not None else t_origin
+            after_stored = (stream.last_t + (stream.frame_step or 0.0)) if stream.last_t is not None else t_origin
             t_origin = max(self.clock.now(), after_stored)
             if stream.kind == "audio":
                 self._audio_discontinuity = True
@@ -265,7 +266,8 @@ class CaptureRunner:
             return
         stream.items += 1
         if stream.last_t is not None:
-            stream.last_step = frame.t - stream.last_t
+            step = frame.t - stream.last_t
+            stream.frame_step = step if stream.frame_step is None else min(stream.frame_step, step)
         stream.last_t = frame.t
         stream.last_at = self.clock.now()
         if stream.first_at is None:
