@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import math
+import time
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
@@ -432,5 +433,43 @@ def test_mixer_stage_with_the_built_in_simulator(tmp_path: Path) -> None:
         simulator = stage.simulator
         await stage.close()  # restores before closing
         assert simulator.value("ch02.hpf.freq") == before["ch02.hpf.freq"]
+
+    run(main())
+
+
+def test_engineer_moving_back_to_a_value_the_daemon_sent_is_an_override(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            first = await engine.apply(Action("ch02.fader", -15, owner="tag-1"))
+            await until(lambda: sim.value("ch02.fader") == first.target)
+            second = await engine.apply(Action("ch02.fader", -25, owner="tag-1"))
+            await until(lambda: sim.value("ch02.fader") == second.target)
+            # Within a second the engineer pulls it back to where the daemon had it: their move, not an echo.
+            sim.move("ch02.fader", -15)
+            await until(lambda: len(engine.overrides) == 1, timeout=2)
+            assert engine.overrides[0].value == first.target and engine.holdings() == []
+            await asyncio.sleep(0.3)
+            assert sim.value("ch02.fader") == first.target  # the daemon stopped fighting
+
+    run(main())
+
+
+def test_parameters_ramping_at_once_share_the_desk_rate_limit(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, desk, engine):
+            faders = ["ch03.fader", "ch04.fader", "ch05.fader"]
+            for param in faders:
+                sim.preset(param, 0.0)
+            start = time.monotonic()
+            # Three ramps at 50 updates/s each ask for 150 datagrams/s; the desk gets at most 100.
+            results = [await engine.apply(Action(p, -30, ramp_ms=600, owner="t")) for p in faders]
+            await engine.wait_idle()
+            for param, result in zip(faders, results, strict=True):
+                await until(lambda p=param, r=result: sim.value(p) == r.target)
+                assert len(sim.times_received(sim.address_of(param))) >= 25
+            times = [t for t, c, _, _ in sim.received if c[1] == desk.local_port and t >= start]
+            assert (len(times) - 1) / (times[-1] - times[0]) <= 100 * 1.05
+            # Any 20 consecutive intervals span at least 0.18 s (10 ms each, less arrival jitter).
+            assert min(b - a for a, b in zip(times, times[20:], strict=False)) >= 0.18
 
     run(main())

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
+import statistics
+import time
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from mixer_support import LOOPBACK, until
 from mixer_support import fast_console as console
 
 from liverec_edge.mixer.backend import ConnectionState, ConsoleBackend, MixerIncompatible, MixerTimeout
-from liverec_edge.mixer.firmware import load_firmware
+from liverec_edge.mixer.firmware import firmware_from_dict, load_firmware
 from liverec_edge.mixer.osc import OscConsole, decode, encode
 from liverec_edge.mixer.simulator import MixerSimulator
 
@@ -270,5 +275,217 @@ def test_answers_from_another_source_port_are_accepted() -> None:
         server.cancel()
         listen.close()
         answer.close()
+
+    run(main())
+
+
+def test_x32_headamp_lookup_uses_the_zero_based_index_table() -> None:
+    """Desk vs. notes: the X32's /-ha/NN/index table is zero-based (00…31 = ch01…32, 32…39 = aux), although the
+    notes list it under "NN = 01…32"; read 1-based, ch01's gain would land on channel 2's preamp."""
+
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim)
+            await desk.connect(5)
+            # The simulator starts like a desk with local inputs: /-ha/NN/index = NN.
+            assert await desk.query("/-ha/00/index") == [0]
+            assert await desk.query("/-ha/31/index") == [31]
+            before = sim.index("ch02.headamp.gain")
+            assert await desk.set("ch01.headamp.gain", 30.3) == 30.5
+            await until(lambda: sim.count_received("/headamp/000/gain") == 1)  # a set is not answered: wait
+            assert [args for _, _, a, args in sim.received if a == "/-ha/00/index"] == [[], []]  # query + lookup
+            assert sim.count_received("/-ha/01/index") == 0
+            assert [args for _, _, a, args in sim.received if a == "/headamp/000/gain"] == [[pytest.approx(42.5 / 72)]]
+            assert sim.index("ch02.headamp.gain") == before  # channel 2's preamp is untouched
+            assert await desk.get("ch32.headamp.gain") == 24.0
+            assert sim.count_received("/-ha/31/index") == 2 and sim.count_received("/-ha/32/index") == 0
+            assert sim.count_received("/headamp/031/gain") == 1
+            await desk.close()
+
+            # Another client re-patches ch01 to headamp 40 (e.g. a stage box input): a new connection follows it.
+            raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            raw.sendto(encode("/-ha/00/index", [40], "i"), (LOOPBACK, sim.port))
+            raw.close()
+            await until(lambda: sim.value("ch01.headamp.index") == 40.0)
+            desk = console(sim)
+            await desk.connect(5)
+            assert await desk.set("ch01.headamp.gain", 10) == 10.0
+            await until(lambda: sim.count_received("/headamp/040/gain") == 1)
+            assert [args for _, _, a, args in sim.received if a == "/headamp/040/gain"] == [[pytest.approx(22 / 72)]]
+            assert sim.count_received("/headamp/000/gain") == 1
+            await desk.close()
+
+    run(main())
+
+
+def test_repatching_a_channel_during_the_show_redirects_its_headamp_gain() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim, renew_s=5.0)
+            changes: list[tuple[str, Any]] = []
+            desk.on_external_change(lambda p, v: changes.append((p, v)))
+            await desk.connect(5)
+            assert await desk.set("ch01.headamp.gain", 30) == 30.0
+            await until(lambda: sim.count_received("/headamp/000/gain") == 1)
+            assert sim.value("ch01.headamp.gain") == 30.0 and sim.address_of("ch01.headamp.gain") == "/headamp/000/gain"
+            # The engineer re-patches ch01 to headamp 40 on the surface: the desk pushes /-ha/00/index.
+            sim.move("ch01.headamp.index", 40)
+            await until(lambda: ("ch01.headamp.index", 40.0) in changes)
+            assert await desk.set("ch01.headamp.gain", 20) == 20.0
+            await until(lambda: sim.count_received("/headamp/040/gain") == 1)
+            assert [args for _, _, a, args in sim.received if a == "/headamp/040/gain"] == [[pytest.approx(32 / 72)]]
+            assert sim.value("ch01.headamp.gain") == 20.0  # headamp 40, as the desk now routes it
+            assert sim.count_received("/headamp/000/gain") == 1  # the old preamp got only the first set
+            assert desk.cached("ch01.headamp.gain") == 20.0
+            # Pushes for the old headamp are no longer ch01's; those for the new one are.
+            other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            other.sendto(encode("/headamp/000/gain", [0.25], "f"), (LOOPBACK, sim.port))
+            other.sendto(encode("/headamp/040/gain", [0.5], "f"), (LOOPBACK, sim.port))
+            other.close()
+            await until(lambda: ("ch01.headamp.gain", 24.0) in changes)
+            assert [c for c in changes if c[0] == "ch01.headamp.gain"] == [("ch01.headamp.gain", 24.0)]
+            await desk.close()
+
+    run(main())
+
+
+def test_a_move_back_to_a_value_we_just_sent_is_reported() -> None:
+    """/xremote does not echo our own sets, so a push of a value we sent a moment ago is the engineer's."""
+
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim)
+            changes: list[tuple[str, Any]] = []
+            desk.on_external_change(lambda p, v: changes.append((p, v)))
+            await desk.connect(5)
+            a = await desk.set("ch04.fader", -10)
+            b = await desk.set("ch04.fader", -20)
+            await until(lambda: sim.value("ch04.fader") == b)
+            sim.move("ch04.fader", -10)  # the surface, well inside the 2 s echo window
+            await until(lambda: changes == [("ch04.fader", a)], timeout=3)
+            other = console(sim)
+            await other.connect(5)
+            await desk.set("ch04.fader", b)
+            await other.set("ch04.fader", a)  # a second client puts it back too
+            await until(lambda: changes == [("ch04.fader", a), ("ch04.fader", a)], timeout=3)
+            assert desk.stats.echoes_ignored == 0
+            await other.close()
+            await desk.close()
+
+    run(main())
+
+
+def test_echo_filter_only_on_subscriptions_that_echo_and_once_per_set() -> None:
+    """X-Air's plain /xremote echoes our own sets: each echo is ignored once, a later equal value is reported."""
+    data = yaml.safe_load(Path(XAIR.source).read_text(encoding="utf-8"))
+    data.update(remote="/xremote", remote_echoes_own_sets=True)
+    echoing = firmware_from_dict(data, "xair with /xremote")
+
+    async def main() -> None:
+        async with MixerSimulator(echoing, LOOPBACK) as sim:
+            desk = console(sim)
+            changes: list[tuple[str, Any]] = []
+            desk.on_external_change(lambda p, v: changes.append((p, v)))
+            await desk.connect(5)
+            a = await desk.set("ch02.fader", -10)
+            await desk.set("ch02.fader", -20)
+            await until(lambda: desk.stats.echoes_ignored == 2)
+            assert changes == []
+            other = console(sim)
+            await other.connect(5)
+            await other.set("ch02.fader", a)
+            await until(lambda: changes == [("ch02.fader", a)], timeout=3)
+            await other.close()
+            await desk.close()
+
+    run(main())
+
+
+def test_a_push_answering_a_pending_read_is_still_an_external_change() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim, renew_s=5.0, reply_timeout_s=0.5, retries=1)
+            changes: list[tuple[str, Any]] = []
+            desk.on_external_change(lambda p, v: changes.append((p, v)))
+            await desk.connect(5)
+            before = await desk.get("ch06.fader")
+            # Our read's answer is lost; meanwhile the engineer moves the fader and the push answers the read.
+            sim.drop_every_nth_reply = 1
+            read = asyncio.create_task(desk.get("ch06.fader"))
+            await until(lambda: sim.count_received("/ch/06/mix/fader") == 2)
+            sim.drop_every_nth_reply = 0
+            moved = sim.move("ch06.fader", -7)
+            assert await read == moved != before
+            await until(lambda: changes == [("ch06.fader", moved)], timeout=3)
+            # But an answer that may predate our own set (sent after the read) is not someone else's change.
+            sim.drop_every_nth_reply = 1
+            read = asyncio.create_task(desk.get("ch06.fader"))
+            await until(lambda: sim.count_received("/ch/06/mix/fader") == 3)
+            sim.drop_every_nth_reply = 0
+            ours = await desk.set("ch06.fader", -3)
+            law = X32.resolve("ch06.fader").law
+            desk._on_datagram(encode("/ch/06/mix/fader", [law.osc_arg(law.index_of_eng(moved))], "f"))
+            assert await read == moved
+            await asyncio.sleep(0.1)
+            assert changes == [("ch06.fader", moved)] and sim.value("ch06.fader") == ours
+            await desk.close()
+
+    run(main())
+
+
+def test_xremote_renewals_keep_their_period_while_the_probe_is_slow() -> None:
+    """Each renewal is due renew_s after the previous one, however long the /xinfo liveness probe takes."""
+
+    async def main() -> None:
+        listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        listen.bind((LOOPBACK, 0))
+        listen.setblocking(False)
+        loop = asyncio.get_running_loop()
+        renewals: list[float] = []
+        asked = 0
+
+        async def slow_desk() -> None:
+            nonlocal asked
+            while True:
+                data, client = await loop.sock_recvfrom(listen, 2048)
+                address, _ = decode(data)
+                if address == "/xremote":
+                    renewals.append(time.monotonic())
+                elif address == "/xinfo":
+                    asked += 1
+                    # The handshake is answered at once; each liveness probe only on its 4th try (3 timeouts).
+                    if asked % 4 == 1:
+                        listen.sendto(encode("/xinfo", ["127.0.0.1", "slow", "X32", "4.06"]), client)
+
+        server = asyncio.create_task(slow_desk())
+        desk = OscConsole(X32, LOOPBACK, int(listen.getsockname()[1]), reply_timeout_s=0.15, retries=3, renew_s=0.2)
+        await desk.connect(5)
+        await until(lambda: len(renewals) >= 10)
+        gaps = [b - a for a, b in itertools.pairwise(renewals)]
+        # Before: renew_s + the probe's 0.45 s each time. Now the probe runs beside the schedule.
+        assert statistics.mean(gaps) == pytest.approx(0.2, abs=0.03), gaps
+        assert max(gaps) < 0.3, gaps
+        assert asked >= 5 and desk.stats.timeouts == 0 and desk.stats.reconnects == 0
+        assert desk.state is ConnectionState.CONNECTED
+        await desk.close()
+        server.cancel()
+        listen.close()
+
+    run(main())
+
+
+def test_default_pacing_is_ten_ms_between_datagrams() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = OscConsole(X32, LOOPBACK, sim.port, reply_timeout_s=0.5, renew_s=5.0)
+            await desk.connect(5)
+            start = time.monotonic()
+            for step in range(30):
+                await desk.set("ch09.fader", -40 + step)
+            await until(lambda: sim.count_received("/ch/09/mix/fader") == 30)
+            times = [t for t, c, _, _ in sim.received if c[1] == desk.local_port and t >= start]
+            assert len(times) == 30
+            assert (times[-1] - times[0]) / 29 >= 0.0095  # 100 datagrams/s at most, as the notes' tools pace
+            await desk.close()
 
     run(main())

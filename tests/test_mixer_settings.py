@@ -20,6 +20,7 @@ def test_urls_and_default_ports() -> None:
 
 def test_defaults_protect_the_presenter_and_gains() -> None:
     settings = MixerSettings()
+    assert settings.rate_limit_hz == 100.0  # 10 ms between datagrams, as the notes' tools pace
     assert [p for p, _ in settings.bounds_for("ch01.on")] == ["presenter_never_muted"]
     assert [p for p, b in settings.bounds_for("ch07.trim") if b.max_raise == 3.0] == ["ch*.trim"]
     assert settings.bounds_for("ch07.hpf.freq") == []
@@ -36,6 +37,7 @@ def test_defaults_protect_the_presenter_and_gains() -> None:
         ({"bounds": {"ch01.fader": {"maxraise": 3}}}, "mixer.bounds.ch01.fader.maxraise: unknown key"),
         ({"xremote_renew_s": 12}, "mixer.xremote_renew_s"),
         ({"ramp_rate_hz": 200}, "mixer.ramp_rate_hz"),
+        ({"rate_limit_hz": 200}, "mixer.rate_limit_hz"),  # faster than the notes' 10 ms pacing
     ],
 )
 def test_bad_settings_are_named(mixer: dict[str, object], message: str) -> None:

@@ -89,3 +89,84 @@ def test_gets_snap_to_the_grid_and_enums_answer_ints() -> None:
             sock.close()
 
     asyncio.run(main())
+
+
+def test_x32_keeps_at_most_four_remote_clients() -> None:
+    async def main() -> None:
+        async with MixerSimulator("x32", "127.0.0.1", subscription_s=0.3) as sim:
+            assert sim.firmware.max_remote_clients == 4
+            desk = ("127.0.0.1", sim.port)
+            clients = [client() for _ in range(5)]
+            for sock in clients:
+                sock.sendto(encode("/xremote"), desk)
+                await asyncio.sleep(0.01)  # in this order: the fifth finds the desk full
+            await asyncio.sleep(0.05)
+            sim.move("ch03.on", 0)
+            await asyncio.sleep(0.05)
+            assert [drain(c) for c in clients] == [[("/ch/03/mix/on", [0])]] * 4 + [[]]
+            assert sim.refused_subscriptions == 1
+            # The fifth client is still answered, and a live client can renew while the desk is full.
+            clients[4].sendto(encode("/xinfo"), desk)
+            clients[0].sendto(encode("/xremote"), desk)
+            await asyncio.sleep(0.05)
+            assert [m[0] for m in drain(clients[4])] == ["/xinfo"]
+            assert sim.refused_subscriptions == 1
+            # Once the others lapse, the fifth gets a slot.
+            await asyncio.sleep(0.35)
+            clients[4].sendto(encode("/xremote"), desk)
+            await asyncio.sleep(0.05)
+            sim.move("ch03.on", 1)
+            await asyncio.sleep(0.05)
+            assert drain(clients[4]) == [("/ch/03/mix/on", [1])]
+            for sock in clients:
+                sock.close()
+
+    asyncio.run(main())
+
+
+def test_xair_has_no_client_limit_in_the_notes() -> None:
+    async def main() -> None:
+        async with MixerSimulator("xair", "127.0.0.1") as sim:
+            assert sim.firmware.max_remote_clients is None
+            desk = ("127.0.0.1", sim.port)
+            clients = [client() for _ in range(6)]
+            for sock in clients:
+                sock.sendto(encode("/xremotenfb"), desk)
+            await asyncio.sleep(0.05)
+            sim.move("bus02.on", 0)
+            await asyncio.sleep(0.05)
+            assert [drain(c) for c in clients] == [[("/bus/2/mix/on", [0])]] * 6
+            for sock in clients:
+                sock.close()
+
+    asyncio.run(main())
+
+
+def test_floats_outside_zero_to_one_are_ignored_not_clamped() -> None:
+    async def main() -> None:
+        async with MixerSimulator("x32", "127.0.0.1") as sim:
+            desk = ("127.0.0.1", sim.port)
+            sim.preset("ch01.fader", -10)
+            sim.preset("ch01.hpf.freq", 100)
+            before = (sim.index("ch01.fader"), sim.index("ch01.hpf.freq"), sim.index("ch01.on"))
+            watcher, sock = client(), client()
+            watcher.sendto(encode("/xremote"), desk)
+            await asyncio.sleep(0.05)
+            sock.sendto(encode("/ch/01/mix/fader", [1.5], "f"), desk)
+            sock.sendto(encode("/ch/01/mix/fader", [-0.25], "f"), desk)
+            sock.sendto(encode("/ch/01/preamp/hpf", [1.01], "f"), desk)
+            sock.sendto(encode("/ch/01/mix/on", [2.0], "f"), desk)  # an enum sent as a float, out of range
+            sock.sendto(encode("/ch/01/mix/fader"), desk)
+            await asyncio.sleep(0.05)
+            assert sim.malformed == 4
+            assert (sim.index("ch01.fader"), sim.index("ch01.hpf.freq"), sim.index("ch01.on")) == before
+            assert drain(sock) == [("/ch/01/mix/fader", [pytest.approx(sim.firmware.resolve("ch01.fader").law
+                                                                          .osc_arg(before[0]))])]
+            assert drain(watcher) == []  # nothing changed, so nothing is pushed
+            sock.sendto(encode("/ch/01/mix/fader", [1.0], "f"), desk)  # the edges are fine
+            await asyncio.sleep(0.05)
+            assert sim.value("ch01.fader") == 10.0
+            watcher.close()
+            sock.close()
+
+    asyncio.run(main())

@@ -23,6 +23,25 @@ from liverec_edge.mixer.strip import KINDS, PART_WORDS, ParamName, ParamNameErro
 ADDRESS_ONLY_PARTS: dict[str, str] = {"headamp": "headamp"}
 #: where the shipped firmware configs live (the repository's ``firmware_configs/``)
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware_configs"
+#: an address field ``{ch0}`` is part ``ch`` counted from zero (channel 1 -> 0): some desk tables (the X32's
+#: ``/-ha/00…39/index``) number from 0 while names and most addresses number from 1
+ZERO_BASED_SUFFIX = "0"
+
+
+def address_fields(template: str) -> list[str]:
+    """The numbered parts an address template uses, once each, in order: ``'/-ha/{ch0:02d}/index'`` -> ``['ch']``."""
+    found: list[str] = []
+    for fld in re.findall(r"\{(\w+)", template):
+        base = fld[: -len(ZERO_BASED_SUFFIX)] if fld.endswith(ZERO_BASED_SUFFIX) else fld
+        if base not in found:
+            found.append(base)
+    return found
+
+
+def format_address(template: str, **parts: int) -> str:
+    """Fill an address template from 1-based parts; ``{ch0}`` gets ``ch - 1``. Raises ``KeyError``/``ValueError``."""
+    fields = {**parts, **{f"{key}{ZERO_BASED_SUFFIX}": value - 1 for key, value in parts.items()}}
+    return template.format(**fields)
 
 
 class FirmwareConfigError(ValueError):
@@ -38,6 +57,8 @@ class ParamSpec:
     law: Law
     law_name: str
     default: EngValue
+    #: the simulator's start value is the first part plus this (X32 ``/-ha/NN/index``: -1, so channel N starts on
+    #: headamp N-1, its own local input, as on an un-patched desk)
     default_part_offset: int | None = None
     #: a template whose value fills the address part ``headamp`` (X32: ``/-ha/NN/index``)
     via: str | None = None
@@ -67,7 +88,7 @@ class ResolvedParam:
 
     def address(self, **lookups: int) -> str:
         try:
-            return self.spec.address.format(**dict(self.parsed.parts), **lookups)
+            return format_address(self.spec.address, **dict(self.parsed.parts), **lookups)
         except (KeyError, ValueError) as exc:
             raise FirmwareConfigError(f"{self.name}: address template {self.spec.address!r} needs {exc}") from None
 
@@ -91,6 +112,8 @@ class FirmwareConfig:
     params: Mapping[str, ParamSpec]
     #: node path template -> leaf names, in the order the desk prints them in ``/node`` replies
     nodes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: most clients the desk keeps ``remote`` subscriptions for at once (X32: 4); None when the notes give no limit
+    max_remote_clients: int | None = None
     source: str = ""
 
     # ---- names ---------------------------------------------------------------------------------------------------
@@ -129,10 +152,10 @@ class FirmwareConfig:
         Parameters reached ``via`` another one (the X32 headamp gain) are enumerated over their address part.
         """
         for spec in self.params.values():
-            keys = re.findall(r"\{(\w+)", spec.address)
+            keys = address_fields(spec.address)
             for combo in _product([range(self.parts[k][0], self.parts[k][1] + 1) for k in keys]):
                 parts = dict(zip(keys, combo, strict=True))
-                yield spec.address.format(**parts), spec, parts
+                yield format_address(spec.address, **parts), spec, parts
 
 
     def address_map(self) -> dict[str, ResolvedParam]:
@@ -187,8 +210,8 @@ def firmware_from_dict(data: Any, source: str = "<firmware>") -> FirmwareConfig:
 
     if not isinstance(data, dict):
         raise fail("expected a mapping at the top level")
-    allowed = {"family", "title", "port", "models", "firmware", "remote", "remote_echoes_own_sets", "parts", "laws",
-               "params", "nodes"}
+    allowed = {"family", "title", "port", "models", "firmware", "remote", "remote_echoes_own_sets",
+               "max_remote_clients", "parts", "laws", "params", "nodes"}
     unknown = set(data) - allowed
     if unknown:
         raise fail(f"unknown key(s) {', '.join(sorted(unknown))}")
@@ -205,6 +228,10 @@ def firmware_from_dict(data: Any, source: str = "<firmware>") -> FirmwareConfig:
         re.compile(str(data["firmware"]))
     except re.error as exc:
         raise fail(f"firmware: not a regular expression: {exc}") from None
+    max_clients = data.get("max_remote_clients")
+    if max_clients is not None and (isinstance(max_clients, bool) or not isinstance(max_clients, int)
+                                    or max_clients < 1):
+        raise fail(f"max_remote_clients: expected a positive whole number (or leave it out), got {max_clients!r}")
 
     parts: dict[str, tuple[int, int]] = {}
     if not isinstance(data["parts"], dict):
@@ -243,7 +270,7 @@ def firmware_from_dict(data: Any, source: str = "<firmware>") -> FirmwareConfig:
         address = spec.get("address")
         if not isinstance(address, str) or not address.startswith("/"):
             raise fail(f"{where}.address: expected an OSC address template starting with '/', got {address!r}")
-        for key in re.findall(r"\{(\w+)", template) + re.findall(r"\{(\w+)", address):
+        for key in re.findall(r"\{(\w+)", template) + address_fields(address):
             if key not in parts:
                 raise fail(f"{where}: part '{key}' has no range under parts")
         law = laws[law_name]
@@ -261,6 +288,9 @@ def firmware_from_dict(data: Any, source: str = "<firmware>") -> FirmwareConfig:
     for node, leaves in (data.get("nodes") or {}).items():
         if not isinstance(leaves, list) or not all(isinstance(x, str) for x in leaves):
             raise fail(f"nodes.{node}: expected a list of leaf names")
+        for key in address_fields(str(node)):
+            if key not in parts:
+                raise fail(f"nodes.{node}: part '{key}' has no range under parts")
         nodes[str(node)] = tuple(leaves)
 
     return FirmwareConfig(
@@ -274,5 +304,6 @@ def firmware_from_dict(data: Any, source: str = "<firmware>") -> FirmwareConfig:
         parts=parts,
         params=params,
         nodes=nodes,
+        max_remote_clients=max_clients,
         source=source,
     )

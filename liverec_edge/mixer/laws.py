@@ -125,6 +125,9 @@ class Law(ABC):
             raise LawError(f"{self.describe()}: expected a float on the wire, got an int")
         if math.isnan(arg):
             raise LawError(f"{self.describe()}: NaN on the wire")
+        if not 0.0 <= arg <= 1.0:
+            # Every float on the wire is normalised; a desk ignores one outside 0.0-1.0 rather than clamping it.
+            raise LawError(f"{self.describe()}: {arg!r} on the wire is outside 0.0..1.0")
         return self.index_of_float(arg)
 
     def clamp(self, value: EngValue) -> EngValue:
@@ -414,8 +417,10 @@ class EnumLaw(Law):
             raise LawError(f"{self.describe()}: expected an int on the wire, got a bool")
         if isinstance(arg, int):
             return self._check_index(arg)
-        if isinstance(arg, float) and not math.isnan(arg):
-            # Desks accept an enum as a normalised float too; treat it the same way.
+        if isinstance(arg, float):
+            # Desks accept an enum as a normalised float too, and ignore one outside 0.0-1.0 (NaN included).
+            if not 0.0 <= arg <= 1.0:
+                raise LawError(f"{self.describe()}: {arg!r} on the wire is outside 0.0..1.0")
             return self.index_of_float(arg)
         raise LawError(f"{self.describe()}: expected an int on the wire, got {type(arg).__name__}")
 

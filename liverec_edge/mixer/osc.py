@@ -5,9 +5,11 @@ task does the ``/xinfo`` handshake (model and firmware must match the firmware c
 subscription (``/xremote``, X-Air ``/xremotenfb``) alive, checks the desk is still there on every renewal, and
 reconnects with exponential backoff when it is not. The connection state is observable.
 
-Everything the desk says is kept in a mirror of grid indices, by address. A push for an address whose grid index
-differs from the mirror, and is not an echo of one of our own recent sends, is reported to ``on_external_change``
-subscribers. Requests are paced by one global rate limit; reads that get no answer are retried.
+Everything the desk says is kept in a mirror of grid indices, by address. A value from the desk whose grid index
+differs from the mirror is someone else's change and is reported to ``on_external_change`` subscribers, unless it
+is the echo of one of our own sets (only on subscriptions that echo them: X32 ``/xremote`` and X-Air ``/xremotenfb``
+do not) or the answer to one of our reads that may predate our own set. Requests are paced by one global rate
+limit; reads that get no answer are retried.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import socket
 import time
 from collections import deque
@@ -95,6 +98,15 @@ class OscStats:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class _Waiter:
+    """A read waiting for its reply. ``asked_at`` is when the read (its first try) left: a reply to it may show the
+    desk's value from before a set of ours sent after that."""
+
+    future: asyncio.Future[list[Any]]
+    asked_at: float
+
+
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(self, owner: OscConsole):
         self.owner = owner
@@ -129,7 +141,7 @@ class OscConsole:
         reply_timeout_s: float = 0.25,
         retries: int = 3,
         renew_s: float = 8.0,
-        rate_limit_hz: float = 200.0,
+        rate_limit_hz: float = 100.0,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 10.0,
         echo_window_s: float = 2.0,
@@ -161,12 +173,17 @@ class OscConsole:
         self._change_callbacks: list[ExternalChangeCallback] = []
         self._transport: asyncio.DatagramTransport | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._pending: dict[str, list[asyncio.Future[list[Any]]]] = {}
+        self._pending: dict[str, list[_Waiter]] = {}
         self._send_lock = asyncio.Lock()
         self._next_send = 0.0
         self._mirror: dict[str, int] = {}
+        #: our own sets not yet echoed back, per address (only kept when the subscription echoes them)
         self._recent_sends: dict[str, deque[tuple[float, int]]] = {}
+        #: when we last set each address (a reply to a read sent before that may show the desk's older value)
+        self._last_set_at: dict[str, float] = {}
         self._resolved: dict[str, tuple[ResolvedParam, str]] = {}
+        #: lookup address (``/-ha/NN/index``) -> {parameter resolved through it: the grid index it was resolved with}
+        self._routes: dict[str, dict[str, int]] = {}
         self._by_address: dict[str, ResolvedParam] = firmware.address_map()
 
     # ---- lifecycle -----------------------------------------------------------------------------------------------
@@ -235,10 +252,10 @@ class OscConsole:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        for futures in self._pending.values():
-            for future in futures:
-                if not future.done():
-                    future.cancel()
+        for waiters in self._pending.values():
+            for waiter in waiters:
+                if not waiter.future.done():
+                    waiter.future.cancel()
         self._pending.clear()
         self._set_state(ConnectionState.CLOSED)
 
@@ -282,22 +299,59 @@ class OscConsole:
             self.info = info
             # Pushes were missed while away: the mirror and the headamp routing may be stale.
             self._mirror.clear()
-            self._resolved = {k: v for k, v in self._resolved.items() if not v[0].needs_lookup}
+            for routes in self._routes.values():
+                for param in routes:
+                    self._forget_route(param)
+            self._routes.clear()
             await self._send(self.firmware.remote)
             self.stats.renewals += 1
             self._set_state(ConnectionState.CONNECTED)
+            await self._keep_subscribed()
+            self.stats.reconnects += 1
+            self._log.warning("desk stopped answering; reconnecting", extra=kv(desk=f"{self.host}:{self.port}"))
+            self._set_state(ConnectionState.UNREACHABLE)
+
+    async def _keep_subscribed(self) -> None:
+        """Renew the subscription every ``renew_s`` on a fixed schedule; return when the desk stops answering.
+
+        The desk drops a subscription 10 s after the last renewal, so each renewal is due ``renew_s`` after the
+        previous one was due, however long the liveness probe takes: a probe that needs all its retries runs beside
+        the schedule instead of pushing the next renewal back (renew_s 9.5 plus a slow probe would let it lapse).
+        """
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.renew_s
+        probe: asyncio.Task[list[Any]] | None = None
+        try:
             while True:
-                await asyncio.sleep(self.renew_s)
+                wait = max(0.0, due - loop.time())
+                if probe is None:
+                    await asyncio.sleep(wait)
+                else:
+                    await asyncio.wait({probe}, timeout=wait)
+                    if probe.done():
+                        error = probe.exception()
+                        probe = None
+                        if isinstance(error, MixerTimeout):
+                            return
+                        if error is not None:
+                            raise error
+                        continue  # answered: wait for the renewal that is due
+                now = loop.time()
+                if now < due:
+                    continue
+                # Fixed period; only after a stall longer than a whole period (suspend, overload) start afresh
+                # rather than sending a burst of renewals to catch up.
+                due = due + self.renew_s if due + self.renew_s > now else now + self.renew_s
                 await self._send(self.firmware.remote)
                 self.stats.renewals += 1
-                try:
+                if probe is None:
                     # Liveness: the desk never answers a subscription, so ask something it must answer.
-                    await self._request("/xinfo")
-                except MixerTimeout:
-                    self.stats.reconnects += 1
-                    self._log.warning("desk stopped answering; reconnecting", extra=kv(desk=f"{self.host}:{self.port}"))
-                    self._set_state(ConnectionState.UNREACHABLE)
-                    break
+                    probe = asyncio.create_task(self._request("/xinfo"), name=f"osc-probe-{self.host}:{self.port}")
+        finally:
+            if probe is not None and not probe.done():
+                probe.cancel()
+                with contextlib.suppress(asyncio.CancelledError, MixerError):
+                    await probe
 
     async def _handshake(self) -> DeskInfo:
         args = await self._request("/xinfo")
@@ -337,19 +391,20 @@ class OscConsole:
         """Send and wait for the reply with the same (or ``reply_address``) address, retrying silent losses."""
         expect = reply_address or address
         loop = asyncio.get_running_loop()
+        asked_at = time.monotonic()  # the first try: a late reply to it may still arrive during a retry
         for attempt in range(self.retries + 1):
-            future: asyncio.Future[list[Any]] = loop.create_future()
-            self._pending.setdefault(expect, []).append(future)
+            waiter = _Waiter(loop.create_future(), asked_at)
+            self._pending.setdefault(expect, []).append(waiter)
             try:
                 await self._send(address, args)
-                return await asyncio.wait_for(future, self.reply_timeout_s)
+                return await asyncio.wait_for(waiter.future, self.reply_timeout_s)
             except TimeoutError:
                 if attempt < self.retries:
                     self.stats.retries += 1
             finally:
                 waiting = self._pending.get(expect)
-                if waiting is not None and future in waiting:
-                    waiting.remove(future)
+                if waiting is not None and waiter in waiting:
+                    waiting.remove(waiter)
                     if not waiting:
                         del self._pending[expect]
         self.stats.timeouts += 1
@@ -366,9 +421,9 @@ class OscConsole:
         self.stats.last_rx = time.monotonic()
         waiters = self._pending.pop(address, None)
         if waiters:
-            for future in waiters:
-                if not future.done():
-                    future.set_result(args)
+            for waiter in waiters:
+                if not waiter.future.done():
+                    waiter.future.set_result(args)
         resolved = self._by_address.get(address)
         if resolved is None or not args:
             return
@@ -380,7 +435,14 @@ class OscConsole:
             return
         previous = self._mirror.get(address)
         self._mirror[address] = index
-        if waiters or previous == index:
+        self._reroute(address, index)
+        if previous == index:
+            return
+        # A reply to our read and a push look the same, and the engineer may move the parameter while we ask: a
+        # value other than the mirror's is still someone else's change. Not when we knew nothing before, and not
+        # when we set the address since asking (the desk may have answered before our set landed).
+        if waiters and (previous is None
+                        or self._last_set_at.get(address, -math.inf) >= min(w.asked_at for w in waiters)):
             return
         if self._is_echo(address, index):
             self.stats.echoes_ignored += 1
@@ -394,11 +456,44 @@ class OscConsole:
                 self._log.exception("external-change callback failed", extra=kv(param=resolved.name))
 
     def _is_echo(self, address: str, index: int) -> bool:
+        """Is this push the desk echoing one of our own sets? Never on a subscription that does not echo them
+        (X32 ``/xremote``, X-Air ``/xremotenfb``): there every push is someone else's, even one that puts back a
+        value we sent a moment ago (the engineer pulling a fader back against a ramp)."""
+        if not self.firmware.remote_echoes_own_sets:
+            return False
         recent = self._recent_sends.get(address)
         if not recent:
             return False
         horizon = time.monotonic() - self.echo_window_s
-        return any(t >= horizon and sent == index for t, sent in recent)
+        while recent and recent[0][0] < horizon:
+            recent.popleft()
+        for entry in recent:
+            if entry[1] == index:
+                # Each set is echoed once: the same value coming back again is someone else's move.
+                recent.remove(entry)
+                return True
+        return False
+
+    def _reroute(self, address: str, index: int) -> None:
+        """The desk now says ``index`` for a lookup address (``/-ha/NN/index``: the headamp feeding a channel):
+        parameters resolved through another value are re-resolved on their next use (re-patched during the show)."""
+        routes = self._routes.get(address)
+        if not routes:
+            return
+        for param, used in list(routes.items()):
+            if used != index:
+                del routes[param]
+                self._forget_route(param)
+
+    def _forget_route(self, param: str) -> None:
+        entry = self._resolved.pop(param, None)
+        if entry is None:
+            return
+        resolved, address = entry
+        if self._by_address.get(address) is resolved:
+            # That headamp no longer feeds this channel: its pushes are not this parameter's any more.
+            del self._by_address[address]
+            self._mirror.pop(address, None)
 
     # ---- parameters ----------------------------------------------------------------------------------------------
 
@@ -410,11 +505,18 @@ class OscConsole:
         if resolved.needs_lookup:
             via = resolved.via_name()
             assert via is not None
-            feeding = int(float(await self.get(via)))
+            lookup = self.firmware.resolve(via)
+            via_address = lookup.address()
+            value = await self.get(via)
+            # A push may have landed between the reply and now: the mirror holds the desk's latest word.
+            used = self._mirror.get(via_address, lookup.law.index_of_eng(value))
+            feeding = int(float(lookup.law.eng_of_index(used)))
             if feeding < 0:
                 raise MixerError(f"{resolved.name}: the channel has no headamp ({via} is -1: a digital source)")
             address = resolved.address(headamp=feeding)
             self._by_address[address] = resolved
+            # Remember what the route was built on, so a push re-patching the channel drops it (see _reroute).
+            self._routes.setdefault(via_address, {})[param] = used
         else:
             address = resolved.address()
         self._resolved[param] = (resolved, address)
@@ -438,7 +540,8 @@ class OscConsole:
             index = resolved.law.index_of_osc(args[0])
         except LawError as exc:
             raise MixerError(f"{param}: the desk answered {address} with {args[0]!r}: {exc}") from None
-        self._mirror[address] = index
+        # The mirror took the reply when it arrived (_on_datagram); writing it again here could overwrite a push
+        # that landed since, and a stale mirror hides the engineer's next move back to this value.
         return resolved.law.eng_of_index(index)
 
     async def get_many(self, params: Sequence[str]) -> dict[str, EngValue]:
@@ -458,9 +561,12 @@ class OscConsole:
         resolved, address = await self._resolve(param)
         law = resolved.law
         index = law.index_of_eng(value)
-        recent = self._recent_sends.setdefault(address, deque(maxlen=64))
-        recent.append((time.monotonic(), index))
+        now = time.monotonic()
+        if self.firmware.remote_echoes_own_sets:
+            self._recent_sends.setdefault(address, deque(maxlen=64)).append((now, index))
+        self._last_set_at[address] = now
         self._mirror[address] = index
+        self._reroute(address, index)
         await self._send(address, [law.osc_arg(index)], law.osc_type)
         return law.eng_of_index(index)
 

@@ -111,8 +111,10 @@ class MixerSettings(Section):
     """Log what would be sent instead of sending it (reads still go to the desk for the baselines)."""
     xremote_renew_s: float = Field(default=8.0, gt=0, le=9.5)
     """How often the ``/xremote`` subscription is renewed; the desk drops it after 10 s."""
-    rate_limit_hz: float = Field(default=200.0, gt=0, le=2000)
-    """Most datagrams per second sent to the desk, all parameters together."""
+    rate_limit_hz: float = Field(default=100.0, gt=0, le=100)
+    """Most datagrams per second sent to the desk, all parameters and requests together (parameters ramping at
+    once share it). The desk neither acknowledges sets nor reports overflow, and the protocol notes say to pace
+    requests 10-20 ms apart as existing tools do: hence 100 (10 ms) at most; lower it for a busy desk or network."""
     batch_interval_ms: float = Field(default=10.0, ge=0, le=100)
     """Spacing of requests in a burst (baseline snapshots of many parameters), as existing X32 tools do (10-20 ms)."""
     ramp_rate_hz: float = Field(default=50.0, gt=0, le=50)

@@ -3,8 +3,10 @@
 It serves one firmware YAML (X32 or X-Air family): ``/info``, ``/xinfo``, ``/status``; get and set of every
 parameter address with snapping to the desk grid; ``/xremote`` (and X-Air ``/xremotenfb``) subscriptions that push
 changes to subscribed clients for ``subscription_s`` (10 s, like a desk), not echoing a client's own sets back to it
-(X-Air plain ``/xremote`` does echo); ``/node ,s "ch/01/mix"`` text replies (address ``node``); ``/ ,s "ch/01/mix ON
--10"`` sets in engineering units (echoed back); and silent ignore of anything malformed or unknown, as a desk does.
+(X-Air plain ``/xremote`` does echo), for at most the firmware's ``max_remote_clients`` at once (X32: 4; a further
+client's subscription is ignored while they are live, its other requests are still answered); ``/node ,s
+"ch/01/mix"`` text replies (address ``node``); ``/ ,s "ch/01/mix ON -10"`` sets in engineering units (echoed back);
+and silent ignore of anything malformed, unknown or out of range (a float outside 0.0–1.0), as a desk does.
 
 Test hooks: ``drop_every_nth_reply`` loses replies the way a busy network does; ``move(param, value)`` is an
 engineer moving the surface (pushed to every subscriber); ``start()``/``stop()`` bring it up and down on a port.
@@ -17,14 +19,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import re
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from liverec_edge.mixer.firmware import FirmwareConfig, ParamSpec, load_firmware
+from liverec_edge.mixer.firmware import FirmwareConfig, ParamSpec, address_fields, format_address, load_firmware
 from liverec_edge.mixer.laws import EngValue, LawError
 from liverec_edge.mixer.osc import decode, encode
 
@@ -80,6 +81,8 @@ class MixerSimulator:
         self._replies = 0
         self.dropped_replies = 0
         self.malformed = 0
+        #: subscriptions ignored because the desk already had ``max_remote_clients`` live subscribers
+        self.refused_subscriptions = 0
         self.subscribers: dict[tuple[str, int], _Subscriber] = {}
         #: every message received, newest last: (monotonic time, client, address, args)
         self.received: deque[tuple[float, tuple[str, int], str, list[Any]]] = deque(maxlen=10000)
@@ -93,9 +96,9 @@ class MixerSimulator:
         self.nodes: dict[str, list[str]] = {}
         self.opaque: dict[str, str] = {}
         for template, leaves in self.firmware.nodes.items():
-            keys = re.findall(r"\{(\w+)", template)
+            keys = address_fields(template)
             for combo in _product([range(self.firmware.parts[k][0], self.firmware.parts[k][1] + 1) for k in keys]):
-                path = template.format(**dict(zip(keys, combo, strict=True)))
+                path = format_address(template, **dict(zip(keys, combo, strict=True)))
                 names = []
                 for leaf in leaves:
                     leaf_name, _, text = leaf.partition("=")
@@ -216,7 +219,7 @@ class MixerSimulator:
             self._reply(client, "/status", ["active", self.host, self.name])
         elif address in ("/xremote", "/xremotenfb") and (address == self.firmware.remote or address == "/xremote"):
             echo = self.firmware.remote_echoes_own_sets if address == self.firmware.remote else True
-            self.subscribers[client] = _Subscriber(time.monotonic() + self.subscription_s, echo)
+            self._subscribe(client, echo)
         elif address == "/node" and args and isinstance(args[0], str):
             self._node(client, args[0])
         elif address == "/" and args and isinstance(args[0], str):
@@ -230,6 +233,18 @@ class MixerSimulator:
             else:
                 cell.index = cell.spec.law.index_of_osc(args[0])
                 self._push(address, cell, sender=client)
+
+    def _subscribe(self, client: tuple[str, int], echo: bool) -> None:
+        now = time.monotonic()
+        for other, subscriber in list(self.subscribers.items()):
+            if subscriber.expires < now:
+                del self.subscribers[other]  # a lapsed subscription frees its slot
+        limit = self.firmware.max_remote_clients
+        if client not in self.subscribers and limit is not None and len(self.subscribers) >= limit:
+            # The desk is full: the request is dropped silently (no reply, no error), as everything is.
+            self.refused_subscriptions += 1
+            return
+        self.subscribers[client] = _Subscriber(now + self.subscription_s, echo)
 
     def _node(self, client: tuple[str, int], path: str) -> None:
         path = "/" + path.strip().strip("/")

@@ -77,11 +77,11 @@ async def wait_arrivals(desk: ThreadDesk, count: int) -> None:
 async def main(n: int) -> None:
     desk = ThreadDesk()
     firmware = load_firmware("x32")
-    # The rate limit is the product's (200 Hz): the benchmark spaces its actions wider than that so it measures
-    # latency, not queueing.
+    # The rate limit is the product's (100 Hz, the notes' 10 ms pacing): the benchmark spaces its actions wider
+    # than that so it measures latency, not queueing.
     console = OscConsole(firmware, "127.0.0.1", desk.port, reply_timeout_s=0.2)
     await console.connect(5)
-    gap = 0.006
+    gap = 0.012
 
     raw: list[float] = []
     for i in range(n):
