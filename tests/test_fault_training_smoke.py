@@ -178,9 +178,10 @@ def test_rendered_music_share_leaves_out_only_rendered_music_windows() -> None:
         rendered_music_kept({"labels": labels, "music_source": sources}, 1.0)
 
 
-def test_teacher_scores_are_the_teachers_mean_and_refuse_other_standardisation(tmp_path: Path) -> None:
+def test_teacher_scores_are_the_teachers_mean_on_inputs_standardised_their_way(tmp_path: Path) -> None:
     """Distillation reads each finished run's weights and network from its --out directory; the student's targets
-    use the teachers' mean score. A teacher standardised with other statistics is refused, not silently used."""
+    use the teachers' mean score. A teacher standardised with other statistics (trained on other windows) is shown
+    the same windows standardised its own way."""
     import dataclasses
 
     import keras
@@ -207,8 +208,17 @@ def test_teacher_scores_are_the_teachers_mean_and_refuse_other_standardisation(t
     got = teacher_scores(tuple(folders), x, mean, std)
     np.testing.assert_allclose(got, np.mean(expected, axis=0), atol=1e-5)
     assert np.abs(expected[0] - expected[1]).max() > 1e-3  # two different teachers: the mean is not one of them
-    with pytest.raises(SystemExit, match="other statistics"):
-        teacher_scores(tuple(folders), x, mean + 0.5, std)
+    # the student standardised with mean 0.5 and std 2 where the teachers used 0 and 1: its inputs x' = (raw - 0.5) / 2
+    # are the same windows, and the teachers must still score raw = 2 x' + 0.5
+    student_mean, student_std = np.full(68, 0.5, np.float32), np.full(68, 2.0, np.float32)
+    shifted = teacher_scores(tuple(folders), (x - 0.5) / 2.0, student_mean, student_std)
+    np.testing.assert_allclose(shifted, np.mean(expected, axis=0), atol=1e-5)
+    assert np.abs(teacher_scores(tuple(folders), (x - 0.5) / 2.0, mean, std) - shifted).max() > 1e-3
+    meta = json.loads((tmp_path / "conv2d" / "model.json").read_text())
+    meta["norm"] = {"mean": [0.0] * 60, "std": [1.0] * 60}
+    (tmp_path / "conv2d" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(SystemExit, match="standardisation of 60 channels"):
+        teacher_scores(tuple(folders), x, mean, std)
     (tmp_path / "conv1d" / WEIGHTS_FILE).unlink()
     with pytest.raises(SystemExit, match=WEIGHTS_FILE):
         teacher_scores(tuple(folders), x, mean, std)

@@ -175,8 +175,10 @@ def distillation_targets(labels: np.ndarray, soft: np.ndarray, weight: float,
 
 def teacher_scores(teachers: tuple[str, ...], x_train: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """The teachers' mean float score per training window. Each teacher is a finished run's ``--out`` directory
-    (``metrics.json`` for its network, ``model.json`` for its input, ``classifier.weights.h5``); it must have been
-    trained on the same features standardised the same way, or its scores would answer other inputs."""
+    (``metrics.json`` for its network, ``model.json`` for its input and standardisation, ``classifier.weights.h5``);
+    it must take the same feature channels. A teacher trained on other windows (``--max-train`` 16000 teaching a
+    student on 24000) standardised them with its own statistics: it is shown the windows standardised its way, as
+    at its own run time, not the student's way."""
     import dataclasses
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -190,14 +192,19 @@ def teacher_scores(teachers: tuple[str, ...], x_train: np.ndarray, mean: np.ndar
         if meta.get("with_mask") or list(meta["input_shape"]) != list(x_train.shape[1:]):
             raise SystemExit(f"teacher {folder}: input {meta['input_shape']} (mask {meta.get('with_mask')}), "
                              f"the student's is {list(x_train.shape[1:])} without a mask")
-        if not (np.allclose(meta["norm"]["mean"], mean, atol=1e-4) and np.allclose(meta["norm"]["std"], std,
-                                                                                     atol=1e-4)):
-            raise SystemExit(f"teacher {folder}: standardised with other statistics (other training windows?)")
+        own_mean = np.asarray(meta["norm"]["mean"], np.float32)
+        own_std = np.asarray(meta["norm"]["std"], np.float32)
+        if own_mean.shape != mean.shape or own_std.shape != std.shape:
+            raise SystemExit(f"teacher {folder}: standardisation of {own_mean.size} channels, the student's has "
+                             f"{mean.size}")
+        shown = x_train
+        if not (np.allclose(own_mean, mean, atol=1e-4) and np.allclose(own_std, std, atol=1e-4)):
+            shown = ((x_train * std + mean - own_mean) / own_std).astype(np.float32)
         cfg = TrainConfig(**{k: tuple(tuple(i) if isinstance(i, list) else i for i in v) if isinstance(v, list) else v
                              for k, v in config.items() if k in known})
         model = build_classifier(x_train.shape[1], x_train.shape[2], cfg)
         model.load_weights(weights)
-        scores.append(model.predict(x_train, batch_size=256, verbose=0))
+        scores.append(model.predict(shown, batch_size=256, verbose=0))
     return np.mean(scores, axis=0).astype(np.float32)
 
 
