@@ -11,7 +11,6 @@ import enum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError
 
 from liverec_edge.audio.settings import AudioSettings
@@ -20,7 +19,7 @@ from liverec_edge.capture.settings import CaptureSettings
 from liverec_edge.control.settings import ControlSettings
 from liverec_edge.mixer.settings import MixerSettings
 from liverec_edge.record.settings import RecordSettings
-from liverec_edge.settings_base import Section, describe_errors
+from liverec_edge.settings_base import Section, SettingsFileError, describe_errors, load_yaml_file
 from liverec_edge.vision.settings import VisionSettings
 
 
@@ -39,10 +38,12 @@ class LoggingSettings(Section):
 class DaemonSettings(Section):
     state_dir: Path = Path("/var/lib/liverec-edge")
     """Where the change journal and other crash-surviving state live (systemd's StateDirectory)."""
-    watchdog_stall_s: float = Field(default=5.0, gt=0)
-    """The pipeline counts as stalled, and the systemd watchdog is no longer fed, after this long without progress."""
-    shutdown_timeout_s: float = Field(default=1.5, gt=0)
-    """How long stages get to finish on SIGTERM before they are cancelled."""
+    watchdog_stall_s: float = Field(default=5.0, gt=0, le=600)
+    """The pipeline counts as stalled, and the systemd watchdog is no longer fed, after this long without progress
+    (at most 600 s: a longer stall is a hung box, and the unit's ``WatchdogSec`` is 10 s)."""
+    shutdown_timeout_s: float = Field(default=1.5, gt=0, le=60)
+    """How long stages get to finish on SIGTERM before they are cancelled (at most 60 s; systemd's
+    ``TimeoutStopSec`` kills the daemon after 5 s anyway)."""
 
 
 class Config(Section):
@@ -81,26 +82,8 @@ def config_from_dict(data: Any, source: str = "<config>") -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, describe_errors(exc.errors())) from None
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (plain YAML keeps the last one silently, so a
-    second ``mixer:`` section would quietly replace the first)."""
-
-
-def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: dict[Any, yaml.Node] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first given on line {seen[key].start_mark.line + 1})",
-                key_node.start_mark)
-        seen[key] = key_node
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+    except RecursionError:  # a dict built in code can nest deeper than any file the YAML loader lets through
+        raise ConfigError(source, ["(top level): nesting too deep to be a config"]) from None
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -109,15 +92,9 @@ def load_config(path: str | Path | None) -> Config:
         return Config()
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = load_yaml_file(path)
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: safe
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        kind = "YAML error" if isinstance(exc, yaml.constructor.ConstructorError) else "YAML syntax error"
-        raise ConfigError(str(path), [f"{kind} at {where}{problem}"]) from None
+    except SettingsFileError as exc:
+        raise ConfigError(str(path), [str(exc)]) from None
     return config_from_dict(data, str(path))

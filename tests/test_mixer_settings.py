@@ -38,6 +38,13 @@ def test_defaults_protect_the_presenter_and_gains() -> None:
         ({"xremote_renew_s": 12}, "mixer.xremote_renew_s"),
         ({"ramp_rate_hz": 200}, "mixer.ramp_rate_hz"),
         ({"rate_limit_hz": 200}, "mixer.rate_limit_hz"),  # faster than the notes' 10 ms pacing
+        ({"url": "soft://", "channels": {}}, "mixer.channels: the presenter channel is required"),
+        ({"channels": {"music": 5}}, "the presenter channel is required"),
+        ({"reply_timeout_s": float("inf")}, "mixer.reply_timeout_s"),
+        ({"reply_timeout_s": 1e300}, "mixer.reply_timeout_s"),
+        ({"connect_backoff_max_s": float("nan")}, "mixer.connect_backoff_max_s"),
+        ({"bounds": {"ch*.fader": {"min": float("nan")}}}, "mixer.bounds.ch*.fader.min"),
+        ({"bounds": {"ch*.fader": {"max_raise": float("inf")}}}, "mixer.bounds.ch*.fader.max_raise"),
     ],
 )
 def test_bad_settings_are_named(mixer: dict[str, object], message: str) -> None:

@@ -149,8 +149,17 @@ def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
         StrategyTable.load(broken)
     with pytest.raises(StrategyError, match="cannot read"):
         StrategyTable.load(tmp_path / "missing.yaml")
-    with pytest.raises(KeyError, match="music"):
-        StrategyTable.load().actions_for(event("background_music"), {"ch": "ch01"}, "t")
+
+
+def test_an_action_on_an_unmapped_role_is_skipped_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    """The default config maps only the presenter; ducking {music} is then left out (check-config warns of it),
+    instead of a KeyError taking the audio stage down on the first background_music event."""
+    table = StrategyTable.load()
+    assert table.actions_for(event("background_music"), {"ch": "ch01"}, "t") == []
+    assert "no channel for its role" in caplog.text
+    assert table.roles()["music"] == ["background_music"]
+    assert "ch07.fader" in table.params(CHANNELS)
+    assert all(not name.startswith("ch07") for name in table.params({"ch": "ch01"}))
 
 
 @pytest.mark.parametrize("family", ["x32", "xair"])
@@ -173,3 +182,52 @@ def test_every_default_action_is_a_value_the_desk_accepts(table: StrategyTable, 
                 law.index_of_eng(value)
             except ValueError as exc:  # the law names what it accepts
                 raise AssertionError(f"{kind}: {action.param} = {value!r}: {exc}") from None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [bytes(range(256)) * 2, "# caf\xe9\nstrategies: {}\n".encode("latin-1"), "strategies: {}\n".encode("utf-16")],
+    ids=["binary", "latin-1", "utf-16"],
+)
+def test_a_file_that_is_not_utf8_is_a_strategy_error(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(data)
+    with pytest.raises(StrategyError) as info:
+        StrategyTable.load(path)
+    assert info.value.source == str(path) and str(path) in str(info.value)
+    assert info.value.problems[0].startswith("not a UTF-8 text file")
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("strategies: {hum: {}, hum: {threshold: 0.5}}\n", "duplicate key 'hum'"),
+        ("strategies:\n  hum:\n    threshold: 0.5\n    threshold: 0.6\n", "duplicate key 'threshold'"),
+        ("strategies: " + "[" * 3000 + "]" * 3000 + "\n", "nesting deeper than"),
+        ("strategies:\n  ? [a]\n  : 1\n", "a key must be a plain name"),
+    ],
+    ids=["duplicate type", "duplicate key", "deep nesting", "list key"],
+)
+def test_yaml_shapes_are_strategy_errors(tmp_path: Path, content: str, words: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(content)
+    with pytest.raises(StrategyError) as info:
+        StrategyTable.load(path)
+    assert words in info.value.problems[0], info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("action", "key"),
+    [
+        ({"param": "{ch}.fader", "mode": "relative", "value": float("nan")}, "value"),
+        ({"param": "{ch}.fader", "mode": "relative", "value": float("inf")}, "value"),
+        ({"param": "{ch}.fader", "mode": "relative", "value": 1e300}, "value"),
+        ({"param": "{ch}.hpf.freq", "value": 100, "min": float("nan")}, "min"),
+        ({"param": "{ch}.hpf.freq", "value": "{freq}", "fallback": float("nan")}, "fallback"),
+    ],
+    ids=["relative nan", "relative inf", "relative huge", "nan min", "nan fallback"],
+)
+def test_non_finite_action_numbers_are_refused_at_load(action: dict[str, object], key: str) -> None:
+    with pytest.raises(StrategyError) as info:
+        StrategyTable.from_dict({"strategies": {"hum": {"actions": [action]}}})
+    assert any(p.startswith(f"strategies.hum.actions[0].{key}:") for p in info.value.problems), info.value.problems

@@ -37,10 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from liverec_edge.settings_base import describe_errors
+from liverec_edge.settings_base import SettingsFileError, describe_errors, load_yaml_file
 from liverec_edge.types import FAULT_TYPES, Action, ActionMode, FaultEvent
 
 log = logging.getLogger(__name__)
@@ -268,7 +267,9 @@ def _check_hold_value(value: Any, allow_none: bool) -> Any:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    # allow_inf_nan=False: a .nan/.inf value, bound or fallback is refused at load (NaN passes no range check and
+    # would reach the desk as a move of NaN dB), as in the config's sections
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
 
 
 class ActionSpec(_Strict):
@@ -337,6 +338,10 @@ class ActionSpec(_Strict):
                 raise ValueError(f"value: {exc}") from None
         elif self.mode != "relative" and not spec.lo <= float(self.value) <= spec.hi:
             raise ValueError(f"value: {self.value} is outside {self.param!r}'s range [{spec.lo:g}, {spec.hi:g}]")
+        elif self.mode == "relative" and not abs(float(self.value)) <= spec.hi - spec.lo:
+            # a delta is not bounded by the range itself, but one larger than the whole range (or NaN) is a typo
+            raise ValueError(f"value: a relative move of {self.value} is more than {self.param!r}'s whole range "
+                             f"({spec.hi - spec.lo:g})")
         return self
 
 
@@ -412,32 +417,49 @@ class StrategyTable:
             return cls(StrategyFile.model_validate(data), source)
         except ValidationError as exc:
             raise StrategyError(source, describe_errors(exc.errors(), CROSS_FIELDS)) from None
+        except RecursionError:  # a dict built in code can nest deeper than any file the YAML loader lets through
+            raise StrategyError(source, ["(top level): nesting too deep to be a strategy table"]) from None
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> StrategyTable:
         """Load and validate a strategy file (``None`` = the packaged default). Raises :class:`StrategyError`."""
         path = Path(path) if path is not None else default_strategies_path()
         try:
-            text = path.read_text(encoding="utf-8")
+            # the config's loader: a fault type or key given twice is an error, not silently the last one
+            data = load_yaml_file(path)
         except OSError as exc:
             raise StrategyError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            raise StrategyError(str(path), [f"YAML syntax error at {where}{getattr(exc, 'problem', exc)}"]) from None
+        except SettingsFileError as exc:
+            raise StrategyError(str(path), [str(exc)]) from None
         return cls.from_dict(data, str(path))
 
     def strategy(self, fault_type: str) -> Strategy | None:
         return self.spec.strategies.get(fault_type)
 
+    def roles(self) -> dict[str, list[str]]:
+        """Channel role -> the enabled fault types whose actions need it (``{"music": ["background_music"]}``), so a
+        channel map can be checked against the table before a fault needs it."""
+        needed: dict[str, list[str]] = {}
+        for fault_type, strategy in self.spec.strategies.items():
+            if not strategy.enabled:
+                continue
+            for action in strategy.actions:
+                for role in _PLACEHOLDER.findall(action.param):
+                    types = needed.setdefault(role, [])
+                    if fault_type not in types:
+                        types.append(fault_type)
+        return needed
+
     def params(self, channel_map: Mapping[str, str]) -> list[str]:
-        """Every parameter the table can touch with this channel map (for the mixer's baseline snapshot)."""
+        """Every parameter the table can touch with this channel map (for the mixer's baseline snapshot); actions on a
+        role the map lacks are left out, as :meth:`actions_for` leaves them out."""
         names: list[str] = []
         for strategy in self.spec.strategies.values():
             for action in strategy.actions:
-                name = _resolve_param(action.param, channel_map)
+                try:
+                    name = _resolve_param(action.param, channel_map)
+                except MissingRole:
+                    continue
                 if name not in names:
                     names.append(name)
         return names
@@ -454,7 +476,8 @@ class StrategyTable:
         ``channel_map`` maps placeholders to strips (``{"ch": "ch01", "music": "ch05"}``); ``owner`` is recorded on
         every action (the tag id, or ``audio:<type>``); ``measurements`` holds the window's ``peak_dbfs``,
         ``level_dbfs``, ``floor_dbfs``. Returns ``[]`` when the strategy is missing, disabled or below its threshold.
-        An action that cannot be computed (missing measurement and no fallback) is left out, never guessed.
+        An action that cannot be computed (missing measurement and no fallback) is left out, never guessed; so is one
+        on a channel role the map lacks (``{music}`` with no music channel configured: check-config warns of it).
         """
         strategy = self.spec.strategies.get(event.type)
         if strategy is None or not strategy.enabled or event.score < strategy.threshold:
@@ -472,7 +495,14 @@ class StrategyTable:
                 env_base[key] = None if value is None else float(value)
         actions: list[Action] = []
         for action_spec in strategy.actions:
-            param = _resolve_param(action_spec.param, channel_map)
+            try:
+                param = _resolve_param(action_spec.param, channel_map)
+            except MissingRole as exc:
+                # The rest of the strategy still helps (the default table ducks {music}, and the default config
+                # maps only the presenter): skip this action rather than fail the whole fault.
+                log.warning("strategy action skipped: no channel for its role",
+                            extra={"fields": {"fault": event.type, "role": exc.role, "param": action_spec.param}})
+                continue
             spec = strip_param_spec(param)
             if action_spec.when is not None:
                 try:
@@ -499,12 +529,20 @@ class StrategyTable:
         return actions
 
 
+class MissingRole(KeyError):
+    """The channel map has no strip for a role an action names (``{music}`` without a music channel)."""
+
+    def __init__(self, role: str, template: str):
+        super().__init__(f"channel map has no {role!r} channel (needed by {template!r})")
+        self.role = role
+
+
 def _resolve_param(template: str, channel_map: Mapping[str, str]) -> str:
     def fill(match: re.Match[str]) -> str:
         role = match.group(1)
         strip = channel_map.get(role)
         if strip is None:
-            raise KeyError(f"channel map has no {role!r} channel (needed by {template!r})")
+            raise MissingRole(role, template)
         return strip
 
     param = _PLACEHOLDER.sub(fill, template)

@@ -57,8 +57,13 @@ class ControlSettings(Section):
                         parsed.append(ip_network(item.strip(), strict=False))
                     except ValueError:
                         raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
-                else:
+                elif isinstance(item, IPv4Network | IPv6Network):  # built in code, already parsed
                     parsed.append(item)
+                else:
+                    # pydantic would read the number 5 as the address 0.0.0.5: a YAML slip (an unquoted, mangled
+                    # address), never what was meant
+                    raise ValueError(f"{item!r} is not an IP address or CIDR network (write it as text, e.g. "
+                                     "192.168.1.50 or 10.20.0.0/24)")
             return parsed
         return value
 

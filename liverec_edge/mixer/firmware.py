@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from liverec_edge.mixer.laws import EngValue, Law, LawError, law_from_spec
 from liverec_edge.mixer.strip import KINDS, PART_WORDS, ParamName, ParamNameError, format_name, parse_name
+from liverec_edge.settings_base import SettingsFileError, load_yaml_file
 
 #: numbered parts that appear only in addresses, never in names (X32: the headamp feeding a channel)
 ADDRESS_ONLY_PARTS: dict[str, str] = {"headamp": "headamp"}
@@ -26,6 +25,11 @@ FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware_configs"
 #: an address field ``{ch0}`` is part ``ch`` counted from zero (channel 1 -> 0): some desk tables (the X32's
 #: ``/-ha/00…39/index``) number from 0 while names and most addresses number from 1
 ZERO_BASED_SUFFIX = "0"
+#: numbered parts range within 0..PART_MAX: real desks have at most a few hundred of anything (the X32's 128
+#: headamps), and address_map() enumerates every combination, so [1, 20000] would freeze the daemon building it
+PART_MAX = 999
+#: most concrete addresses a firmware config may describe (the X32 has about 2 400; 50 000 take about a second)
+MAX_ADDRESSES = 50_000
 
 
 def address_fields(template: str) -> list[str]:
@@ -192,15 +196,14 @@ def load_firmware(name_or_path: str | Path) -> FirmwareConfig:
     """Load and validate a firmware YAML. Raises :class:`FirmwareConfigError` naming the file and key."""
     path = find_firmware(name_or_path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # the config's loader: a duplicate key is an error, too deep nesting or a list key is not a traceback
+        data = load_yaml_file(path)
     except OSError as exc:
         known = ", ".join(sorted(p.stem for p in FIRMWARE_DIR.glob("*.yaml")))
         reason = exc.strerror or exc
         raise FirmwareConfigError(f"cannot read firmware config {path}: {reason} (shipped: {known})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise FirmwareConfigError(f"{path}: YAML syntax error: {exc}") from None
+    except SettingsFileError as exc:
+        raise FirmwareConfigError(f"firmware config {path}: {exc}") from None
     return firmware_from_dict(data, str(path))
 
 
@@ -213,13 +216,13 @@ def firmware_from_dict(data: Any, source: str = "<firmware>") -> FirmwareConfig:
     allowed = {"family", "title", "port", "models", "firmware", "remote", "remote_echoes_own_sets",
                "max_remote_clients", "parts", "laws", "params", "nodes"}
     unknown = set(data) - allowed
-    if unknown:
-        raise fail(f"unknown key(s) {', '.join(sorted(unknown))}")
+    if unknown:  # str(): a YAML key may be a number (`5: x`), which neither sorts with names nor joins
+        raise fail(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     for key in ("family", "port", "models", "firmware", "remote", "parts", "laws", "params"):
         if key not in data:
             raise fail(f"missing key '{key}'")
     port = data["port"]
-    if not isinstance(port, int) or not 1 <= port <= 65535:
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise fail(f"port: expected 1..65535, got {port!r}")
     models = data["models"]
     if not isinstance(models, list) or not models:
@@ -239,8 +242,11 @@ def firmware_from_dict(data: Any, source: str = "<firmware>") -> FirmwareConfig:
     for key, bounds in data["parts"].items():
         if key not in PART_WORDS and key not in ADDRESS_ONLY_PARTS:
             raise fail(f"parts.{key}: unknown part (known: {', '.join([*PART_WORDS, *ADDRESS_ONLY_PARTS])})")
-        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, int) for b in bounds)):
+        if not (isinstance(bounds, list) and len(bounds) == 2
+                and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)):
             raise fail(f"parts.{key}: expected [first, last], got {bounds!r}")
+        if not 0 <= bounds[0] <= bounds[1] <= PART_MAX:
+            raise fail(f"parts.{key}: expected [first, last] with 0 <= first <= last <= {PART_MAX}, got {bounds!r}")
         parts[key] = (bounds[0], bounds[1])
 
     laws: dict[str, Law] = {}
@@ -284,8 +290,21 @@ def firmware_from_dict(data: Any, source: str = "<firmware>") -> FirmwareConfig:
             raise fail(f"{where}.via: {via!r} is not a template under params")
         params[template] = ParamSpec(template, address, law, law_name, default, spec.get("default_part_offset"), via)
 
+    addresses = 0
+    for template, param in params.items():
+        count = 1
+        for key in address_fields(param.address):
+            count *= parts[key][1] - parts[key][0] + 1
+        addresses += count
+        if addresses > MAX_ADDRESSES:  # address_map() enumerates them all, in the daemon's event loop
+            raise fail(f"params: the parts' ranges give more than {MAX_ADDRESSES} addresses (at {template}); "
+                       "check the ranges under parts")
+
     nodes: dict[str, tuple[str, ...]] = {}
-    for node, leaves in (data.get("nodes") or {}).items():
+    raw_nodes = data.get("nodes") or {}
+    if not isinstance(raw_nodes, dict):
+        raise fail(f"nodes: expected a mapping of node path -> list of leaf names, got {raw_nodes!r}")
+    for node, leaves in raw_nodes.items():
         if not isinstance(leaves, list) or not all(isinstance(x, str) for x in leaves):
             raise fail(f"nodes.{node}: expected a list of leaf names")
         for key in address_fields(str(node)):

@@ -42,6 +42,13 @@ def _number(value: EngValue, what: str) -> float:
         raise LawError(f"{what}: expected a number, got {value!r}") from None
 
 
+def _require_finite(what: str, *numbers: float) -> None:
+    # An infinite end or step makes the grid size infinite (int() of it overflows) and NaN passes every check
+    # below by failing its comparison: a law's numbers must all be finite.
+    if not all(math.isfinite(n) for n in numbers):
+        raise LawError(f"{what}: min, max and step must be finite numbers")
+
+
 def _decimals(step: float) -> int:
     """Decimals needed to print a grid of this step without losing a grid point."""
     for decimals in range(0, 6):
@@ -225,6 +232,7 @@ class LinLaw(Law):
     """``linf [min, max, step]``: v = min + (max−min)·f, snapped to N = (max−min)/step steps."""
 
     def __init__(self, lo: float, hi: float, step: float, unit: str = ""):
+        _require_finite(f"linf [{lo}, {hi}, {step}]", lo, hi, step)
         if step <= 0 or hi == lo:
             raise LawError(f"linf [{lo}, {hi}, {step}]: needs max != min and step > 0")
         self.lo, self.hi, self.step, self.unit = float(lo), float(hi), float(step), unit
@@ -281,6 +289,7 @@ class LogLaw(Law):
     """
 
     def __init__(self, lo: float, hi: float, steps: int, unit: str = ""):
+        _require_finite(f"logf [{lo}, {hi}, {steps}]", lo, hi)
         if lo <= 0 or hi <= 0 or lo == hi or steps < 2:
             raise LawError(f"logf [{lo}, {hi}, {steps}]: needs positive, different ends and at least 2 steps")
         self.lo, self.hi, self.steps, self.unit = float(lo), float(hi), int(steps), unit

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from liverec_edge.settings_base import Section
+from liverec_edge.settings_base import MinusInfFloat, Section
 
 _URL_RE = re.compile(r"^(?P<scheme>x32|xair|sim|soft)://(?P<host>\[[^\]]*\]|[^:/]*)(?::(?P<port>\d+))?/?$")
 #: default UDP port per URL scheme (X32/M32 10023, X-Air 10024)
@@ -62,9 +62,10 @@ class OnViolation(str, enum.Enum):
 class ParamBounds(Section):
     """Limits on what the daemon may do to the parameters a pattern matches (engineering units)."""
 
-    min: float | None = None
-    """Lowest value the daemon may set (for switches: 1 means it may never switch off, e.g. never mute)."""
-    max: float | None = None
+    min: MinusInfFloat | None = None
+    """Lowest value the daemon may set (for switches: 1 means it may never switch off, e.g. never mute; for levels
+    ``-inf`` is the desk's off)."""
+    max: MinusInfFloat | None = None
     """Highest value the daemon may set."""
     max_raise: float | None = Field(default=None, ge=0)
     """How far above the engineer's own value (the baseline) the daemon may go, e.g. 3 for +3 dB of gain."""
@@ -119,14 +120,17 @@ class MixerSettings(Section):
     """Spacing of requests in a burst (baseline snapshots of many parameters), as existing X32 tools do (10-20 ms)."""
     ramp_rate_hz: float = Field(default=50.0, gt=0, le=50)
     """Most updates per second for one parameter while ramping (the desk and its faders cope with 20-50 Hz)."""
-    override_hold_s: float = Field(default=60.0, ge=0)
-    """After an engineer changes a parameter the daemon was holding, how long the daemon leaves it alone."""
-    reply_timeout_s: float = Field(default=0.25, gt=0)
-    """How long to wait for the desk's answer to a read before sending it again."""
+    override_hold_s: float = Field(default=60.0, ge=0, le=86400)
+    """After an engineer changes a parameter the daemon was holding, how long the daemon leaves it alone (at most a
+    day)."""
+    reply_timeout_s: float = Field(default=0.25, gt=0, le=10)
+    """How long to wait for the desk's answer to a read before sending it again (at most 10 s: a desk on the LAN
+    answers in milliseconds, and the baseline snapshot waits this long per unanswered read)."""
     retries: int = Field(default=3, ge=0, le=20)
     """How many times a read that got no answer is re-sent."""
-    connect_backoff_max_s: float = Field(default=10.0, gt=0)
-    """Longest wait between reconnection attempts while the desk is unreachable (doubling from 0.5 s)."""
+    connect_backoff_max_s: float = Field(default=10.0, gt=0, le=600)
+    """Longest wait between reconnection attempts while the desk is unreachable (doubling from 0.5 s; at most
+    600 s, so a desk switched back on is found again within minutes)."""
     state_dir: Path | None = None
     """Where the change journal lives; default: the daemon's ``state_dir``."""
 
@@ -144,6 +148,12 @@ class MixerSettings(Section):
                 raise ValueError(f"channel role {role!r}: use a lower-case word that is not ch/bus/dca/main")
             if not 1 <= channel <= 32:
                 raise ValueError(f"channel role {role!r}: channel {channel} is outside 1..32")
+        # The presenter's strip is what the strategies' {ch} resolves to (audio/stage.py channel_map), the strip the
+        # record stage feeds and the one presenter_never_muted protects; the soft console is sized by the highest
+        # channel. Without it the daemon could treat nothing.
+        if "presenter" not in value:
+            given = ", ".join(value) or "none"
+            raise ValueError(f"the presenter channel is required, e.g. {{presenter: 1}} (roles given: {given})")
         return value
 
     @model_validator(mode="after")
