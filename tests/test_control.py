@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import signal
 import struct
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,3 +252,172 @@ def test_dual_stack_bind_serves_ipv6_and_ipv4_tablets(control: RunningServer) ->
             client.sendto(_message("/liverec/status").dgram, (host, control.port))
             reply = {m.message.address: m.message.params for m in OscPacket(client.recv(65536)).messages}
             assert reply["/liverec/status/armed"] == [1], host
+
+
+# --- wire-format robustness: packets are checked against the OSC layout before anything in them is obeyed ---------
+
+
+class _Hung(BaseException):
+    """Raised by the alarm. Not an Exception: the code under test catches those, and would count a hang as a
+    malformed packet."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Turn a hang into a failure. SIGALRM interrupts the loop itself; a worker thread with a timeout would leave it
+    spinning (and logging at MB/s) for the rest of the test run."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise _Hung(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _direct_server() -> tuple[ControlServer, ControlState]:
+    state = ControlState(armed=True)
+    server = ControlServer(ControlSettings(), state, lambda: DaemonStatus(armed=state.armed, bypass=state.bypass))
+    return server, state
+
+
+def _raw(address: bytes, tags: bytes, payload: bytes = b"") -> bytes:
+    """A message assembled by hand, so it can be wrong in ways python-osc's builder never is."""
+
+    def padded(text: bytes) -> bytes:
+        return text + b"\x00" * (4 - len(text) % 4)
+
+    return padded(address) + padded(tags) + payload
+
+
+def _raw_bundle(*elements: bytes) -> bytes:
+    return b"#bundle\x00" + b"\x00" * 8 + b"".join(struct.pack(">i", len(e)) + e for e in elements)
+
+
+SENDER = ("127.0.0.1", 9000)
+
+
+def test_a_negative_bundle_element_size_is_malformed_not_a_hang() -> None:
+    # python-osc's bundle parser steps backwards on a negative size and never ends.
+    server, _ = _direct_server()
+    with _deadline(2.0):
+        for size in (-4, -8, -16):
+            assert server.handle_datagram(b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", size), SENDER) == []
+        status = _message("/liverec/status").dgram
+        assert server.handle_datagram(b"#bundle\x00" + b"\x00" * 8 + struct.pack(">i", -4) + status, SENDER) == []
+    assert server.stats.malformed == 4 and server.stats.commands == 0
+    assert server.handle_datagram(_message("/liverec/status").dgram, SENDER), "the server still answers"
+    assert server.stats.commands == 1
+
+
+def test_zero_size_bundle_elements_are_malformed_without_a_warning_each(caplog: pytest.LogCaptureFixture) -> None:
+    server, _ = _direct_server()
+    caplog.set_level(logging.DEBUG)
+    with _deadline(2.0):
+        assert server.handle_datagram(b"#bundle\x00" + b"\x00" * 8 + b"\x00" * 4000, SENDER) == []
+    assert server.stats.malformed == 1
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert len(caplog.records) <= 1, "at most one (debug) line for the whole packet"
+
+
+@pytest.mark.parametrize("bad_element", [
+    _raw(b"/liverec/bypass", b",f"),  # a float the type tags promise, missing
+    _raw(b"/liverec/bypass", b",i", b"\x00\x00"),  # half an int
+    b"garbage!",  # neither a message nor a bundle
+    _raw_bundle(b"\x00" * 4),  # a nested bundle that is wrong inside
+], ids=["missing-float", "half-int", "garbage", "bad-nested-bundle"])
+def test_a_bundle_with_one_bad_element_is_not_partly_obeyed(bad_element: bytes) -> None:
+    server, state = _direct_server()
+    good = _message("/liverec/arm", 0).dgram
+    assert server.handle_datagram(_raw_bundle(good, bad_element), SENDER) == []
+    assert server.handle_datagram(_raw_bundle(bad_element, good), SENDER) == []
+    assert state.armed is True, "the valid element of a malformed bundle was obeyed"
+    assert (server.stats.malformed, server.stats.commands) == (2, 0)
+
+
+def test_a_bundle_element_running_past_the_packet_is_not_partly_obeyed() -> None:
+    server, state = _direct_server()
+    good = _message("/liverec/arm", 0).dgram
+    status = _message("/liverec/status").dgram
+    truncated = _raw_bundle(good) + struct.pack(">i", len(status) + 8) + status
+    assert server.handle_datagram(truncated, SENDER) == []
+    assert server.handle_datagram(_raw_bundle(good, status)[:-4], SENDER) == []  # the last element cut short
+    assert state.armed is True and server.stats.malformed == 2
+
+
+def test_nested_bundles_are_obeyed_up_to_a_depth_limit() -> None:
+    server, state = _direct_server()
+    packet = _message("/liverec/arm", 0).dgram
+    for _ in range(2):
+        packet = _raw_bundle(packet)
+    assert server.handle_datagram(packet, SENDER) and state.armed is False
+    for _ in range(200):
+        packet = _raw_bundle(packet)
+    assert server.handle_datagram(packet, SENDER) == [] and server.stats.malformed == 1
+
+
+#: Type tags and payload of a toggle's one argument, each wrong in one way.
+_BROKEN_ARGUMENTS: dict[str, tuple[bytes, bytes]] = {
+    "no-float": (b",f", b""),  # python-osc reads the missing float as 0.0: this used to disarm
+    "half-float": (b",f", b"\x3f\x80"),
+    "half-double": (b",d", b"\x00" * 4),
+    "no-int64": (b",h", b""),
+    "unterminated-string": (b",s", b"zero"),
+    "short-blob": (b",b", struct.pack(">i", 8) + b"abcd"),
+    "negative-blob": (b",b", struct.pack(">i", -4)),
+    "extra-bytes": (b",i", b"\x00" * 8),  # bytes the type tags do not account for
+    "char-tag": (b",c", b"\x00" * 4),  # a tag python-osc skips without reading its bytes
+    "impulse-tag": (b",I", b""),
+    "unclosed-array": (b",[i", b"\x00" * 4),
+}
+
+
+@pytest.mark.parametrize(("tags", "payload"), list(_BROKEN_ARGUMENTS.values()), ids=list(_BROKEN_ARGUMENTS))
+def test_truncated_or_ill_laid_out_arguments_are_refused(tags: bytes, payload: bytes) -> None:
+    server, state = _direct_server()
+    state.set_bypass(True)
+    for address in (b"/liverec/arm", b"/liverec/bypass"):
+        assert server.handle_datagram(_raw(address, tags, payload), SENDER) == []
+    assert state.armed is True and state.bypass is True
+    assert server.stats.malformed == 2 and server.stats.commands == 0
+
+
+def test_strings_padded_with_junk_or_unpadded_are_refused() -> None:
+    server, state = _direct_server()
+    # "hum\0xx\0\0" is "hum" to python-osc, and the "xx" the start of the next argument
+    junk = _raw(b"/liverec/threshold", b",sf", b"hum\x00xx\x00\x00" + struct.pack(">f", 0.5))
+    assert server.handle_datagram(junk, SENDER) == []
+    assert server.handle_datagram(b"/liverec/arm\x00\x00\x00\x00,i", SENDER) == []  # type tags not padded
+    assert state.thresholds == {} and state.armed is True
+    assert server.stats.malformed == 2
+
+
+def test_the_same_arguments_complete_are_obeyed() -> None:
+    # The counterpart of the test above: the checks refuse the broken layouts, not the argument types.
+    server, state = _direct_server()
+    for packet in (
+        _raw(b"/liverec/arm", b",f", struct.pack(">f", 0.0)),
+        _raw(b"/liverec/arm", b",h", struct.pack(">q", 1)),
+        _raw(b"/liverec/arm", b",F"),
+        _raw(b"/liverec/threshold", b",sd", b"hum\x00" + struct.pack(">d", 0.25)),
+        _raw(b"/liverec/status", b",ib[s]", struct.pack(">ii", 1, 3) + b"abc\x00" + b"xy\x00\x00"),
+        _message("/liverec/status", "x" * 7, b"blob", 1.5, True).dgram,
+        b"/liverec/status\x00",  # no type tag string at all: OSC 1.0's message without arguments
+    ):
+        assert server.handle_datagram(packet, SENDER), packet
+    assert server.stats.malformed == 0 and server.stats.commands == 7
+    assert state.armed is False and state.thresholds == {"hum": 0.25}
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_number_is_refused_saying_so(control: RunningServer, tablet: OscClient, value: float) -> None:
+    for args in ((value,), ("hum", value)):
+        tablet.send("/liverec/arm" if len(args) == 1 else "/liverec/threshold", *args)
+        error = tablet.receive()
+        assert error is not None and "/liverec/error" in error, args
+        assert "not a finite number" in error["/liverec/error"][1], error
+    assert control.state.armed is True and control.state.thresholds == {}

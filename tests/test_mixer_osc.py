@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import socket
 import statistics
+import struct
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -13,8 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mixer_support import LOOPBACK, until
 from mixer_support import fast_console as console
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 from liverec_edge.mixer.backend import ConnectionState, ConsoleBackend, MixerIncompatible, MixerTimeout
 from liverec_edge.mixer.firmware import firmware_from_dict, load_firmware
@@ -486,6 +491,82 @@ def test_default_pacing_is_ten_ms_between_datagrams() -> None:
             times = [t for t, c, _, _ in sim.received if c[1] == desk.local_port and t >= start]
             assert len(times) == 30
             assert (times[-1] - times[0]) / 29 >= 0.0095  # 100 datagrams/s at most, as the notes' tools pace
+            await desk.close()
+
+    run(main())
+
+
+# --- decode checks the layout against the type tags (python-osc reads missing float bytes as zeros) -------------
+
+
+def _raw(address: bytes, tags: bytes, payload: bytes = b"") -> bytes:
+    """A message assembled by hand, so it can be wrong in ways python-osc's builder never is."""
+
+    def padded(text: bytes) -> bytes:
+        return text + b"\x00" * (4 - len(text) % 4)
+
+    return padded(address) + padded(tags) + payload
+
+
+FADER = b"/ch/01/mix/fader"
+
+
+@pytest.mark.parametrize("data", [
+    _raw(FADER, b",f"),  # python-osc: 0.0, which is -inf dB on a fader
+    _raw(FADER, b",f", b"\x3f"),
+    _raw(FADER, b",i", b"\x00\x00"),
+    _raw(FADER, b",d", b"\x00" * 7),
+    _raw(b"/xinfo", b",ss", b"1.2.3.4\x00"),  # the second string is missing
+    _raw(b"/xinfo", b",s", b"unterminated"),
+    _raw(b"/meters/1", b",b", struct.pack(">i", 16) + b"\x00" * 8),  # blob shorter than its size
+    _raw(b"/meters/1", b",b", struct.pack(">i", -1)),
+    _raw(FADER, b",c", b"\x00\x00\x00A"),  # a tag python-osc skips without reading its bytes
+    _raw(FADER, b",f", struct.pack(">f", 0.5) + b"junk"),  # trailing bytes that are not padding
+    _raw(b"node", b",s", b"/ch/01\x00x"),  # junk in a string's padding
+], ids=["no-float", "1-byte-float", "half-int", "short-double", "missing-string", "unterminated-string",
+        "short-blob", "negative-blob", "char-tag", "trailing-junk", "junk-padding"])
+def test_decode_refuses_truncated_or_ill_laid_out_messages(data: bytes) -> None:
+    with pytest.raises(ValueError, match="malformed OSC message"):
+        decode(data)
+
+
+def test_decode_reads_complete_messages_and_tolerates_trailing_nul_padding() -> None:
+    assert decode(_raw(FADER, b",f", struct.pack(">f", 0.5))) == ("/ch/01/mix/fader", [0.5])
+    assert decode(_raw(FADER, b",f", struct.pack(">f", 0.5) + b"\x00" * 4)) == ("/ch/01/mix/fader", [0.5])
+    assert decode(_raw(b"node", b",s", b"/ch/01 ON\n\x00\x00")) == ("node", ["/ch/01 ON\n"])
+    assert decode(b"/xremote\x00\x00\x00\x00") == ("/xremote", [])  # no type tag string: OSC 1.0, no arguments
+    assert decode(_raw(b"/meters/1", b",b", struct.pack(">i", 5) + b"abcde\x00\x00\x00")) == ("/meters/1", [b"abcde"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(args=st.lists(st.one_of(
+    st.integers(-(2**31), 2**31 - 1), st.floats(width=32, allow_nan=False), st.text(max_size=12),
+    st.binary(min_size=1, max_size=12), st.booleans(),  # python-osc refuses to build an empty blob
+), max_size=6))
+def test_decode_accepts_every_message_python_osc_builds(args: list[Any]) -> None:
+    builder = OscMessageBuilder("/ch/01/mix/fader")
+    for arg in args:
+        builder.add_arg(arg)
+    dgram = builder.build().dgram
+    assert decode(dgram) == ("/ch/01/mix/fader", list(OscMessage(dgram).params))
+
+
+def test_a_truncated_push_from_the_desk_changes_nothing() -> None:
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim)
+            await desk.connect(5)
+            changes: list[tuple[str, Any]] = []
+            desk.on_external_change(lambda p, v: changes.append((p, v)))
+            desk._on_datagram(_raw(FADER, b",f", struct.pack(">f", 0.5)))  # a complete push: the mirror follows
+            before = desk.cached("ch01.fader")
+            assert before is not None and before > -20 and len(changes) == 1
+            malformed = desk.stats.malformed
+            # python-osc pads the missing bytes with zeros: these read as 0.0 (-inf dB) and 0.125
+            desk._on_datagram(_raw(FADER, b",f"))
+            desk._on_datagram(_raw(FADER, b",f", b"\x3e\x00"))
+            assert desk.stats.malformed == malformed + 2
+            assert desk.cached("ch01.fader") == before and len(changes) == 1
             await desk.close()
 
     run(main())

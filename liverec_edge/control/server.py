@@ -16,8 +16,10 @@ thresholds), so a tablet's widgets can bind to them. A command with bad argument
 Why not python-osc's ``AsyncIOOSCUDPServer`` and ``Dispatcher``: the dispatcher sleeps in the event loop until a
 bundle's time tag (a bundle stamped an hour ahead would freeze capture consumers and starve the watchdog), matches
 address patterns by compiling the sender's pattern into a regex, and swallows parse errors so they cannot be counted.
-This server uses python-osc's packet parser and builders, but checks the allowlist before parsing, ignores time
-tags (control is immediate), matches addresses exactly, and counts every packet it drops. Packets from senders
+This server uses python-osc's message parser and builders, but checks the allowlist before parsing, checks every
+packet's layout itself first (python-osc loops forever on some bundles and reads missing argument bytes as zeros,
+see :mod:`~liverec_edge.oscwire`), obeys a packet whole or not at all, ignores time tags (control is
+immediate), matches addresses exactly, and counts every packet it drops. Packets from senders
 outside the allowlist are never answered, so the port cannot be used to reflect traffic at a third party.
 """
 
@@ -32,18 +34,21 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
-from pythonosc.osc_packet import OscPacket
 
 from liverec_edge.control.settings import ControlSettings
 from liverec_edge.control.state import ControlState, DaemonStatus
 from liverec_edge.logs import kv
+from liverec_edge.oscwire import OscWireError, check_message, split_packet
 
 log = logging.getLogger("liverec_edge.control")
 
 PREFIX = "/liverec"
 #: A bundle may carry several commands; more than this in one packet is not a tablet, it is a flood.
 MAX_MESSAGES_PER_PACKET = 16
+#: Tablets send messages or flat bundles; deeper nesting than this is refused rather than recursed into.
+MAX_BUNDLE_DEPTH = 8
 #: Replies queued in the socket's user-space buffer beyond this are dropped instead of growing memory.
 MAX_REPLY_BUFFER_BYTES = 64 * 1024
 
@@ -149,31 +154,28 @@ class ControlServer:
             self.stats.malformed += 1
             return []
         try:
-            messages = [timed.message for timed in OscPacket(data).messages]
-        except Exception:  # the parser raises ParseError, and worse (struct/index/unicode errors) on some garbage
+            messages = _parse_packet(data)
+        except ValueError as exc:
             self.stats.malformed += 1
-            log.debug("malformed control packet dropped", extra=kv(sender=host, size=len(data)))
-            return []
-        if not messages or len(messages) > MAX_MESSAGES_PER_PACKET:  # an empty bundle carries nothing to obey
-            self.stats.malformed += 1
+            log.debug("malformed control packet dropped", extra=kv(sender=host, size=len(data), reason=exc))
             return []
         source = f"osc {host}:{port}"
         replies: list[bytes] = []
         answer_status = False
-        for message in messages:
-            handler = self._handlers.get(message.address)
+        for address, params in messages:
+            handler = self._handlers.get(address)
             if handler is None:
                 self.stats.unknown_address += 1
-                log.debug("unknown control address", extra=kv(sender=host, address=message.address[:64]))
+                log.debug("unknown control address", extra=kv(sender=host, address=address[:64]))
                 continue
             try:
-                answer_status |= handler(list(message.params), source)
+                answer_status |= handler(params, source)
             except CommandError as exc:
                 self.stats.bad_arguments += 1
                 if self._throttle.allow("refused"):
                     log.warning("control command refused", extra=kv(
-                        sender=host, address=message.address, reason=exc, refused_total=self.stats.bad_arguments))
-                replies.append(_message(f"{PREFIX}/error", [message.address, str(exc)]))
+                        sender=host, address=address, reason=exc, refused_total=self.stats.bad_arguments))
+                replies.append(_message(f"{PREFIX}/error", [address, str(exc)]))
                 continue
             self.stats.commands += 1
         if answer_status:
@@ -253,6 +255,28 @@ class _ControlProtocol(asyncio.DatagramProtocol):
         log.debug("control socket error", extra=kv(error=exc))
 
 
+def _parse_packet(data: bytes) -> list[tuple[str, list[Any]]]:
+    """Address and arguments of every message in one packet; ``ValueError`` (with the reason) if any part of it is
+    not well-formed OSC, so a packet is obeyed whole or not at all.
+
+    The layout is checked by :mod:`~liverec_edge.oscwire` first: python-osc's bundle parser loops forever on
+    a negative element size, and its message parser reads missing float bytes as zeros (``/liverec/arm ,f`` with no
+    payload would disarm the daemon). Only messages that passed are handed to python-osc for their values.
+    """
+    datagrams = split_packet(data, max_depth=MAX_BUNDLE_DEPTH, max_messages=MAX_MESSAGES_PER_PACKET)
+    if not datagrams:
+        raise OscWireError("a bundle without messages")  # nothing to obey is not a command
+    messages: list[tuple[str, list[Any]]] = []
+    for datagram in datagrams:
+        check_message(datagram)
+        try:
+            message = OscMessage(datagram)
+        except Exception as exc:  # what the layout check cannot see: undecodable UTF-8 in a string, say
+            raise OscWireError(f"unreadable message: {exc}") from None
+        messages.append((message.address, list(message.params)))
+    return messages
+
+
 def _switch(args: list[Any]) -> bool:
     if len(args) != 1:
         raise CommandError("expected one argument: 1 or 0")
@@ -262,7 +286,9 @@ def _switch(args: list[Any]) -> bool:
 def _number(value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, (int, float)) and math.isfinite(value):
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):  # a NaN would slip past every range check after it
+            raise CommandError(f"not a finite number: {value}")
         return float(value)
     raise CommandError(f"expected a number, got {type(value).__name__}")
 

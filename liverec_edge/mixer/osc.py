@@ -40,6 +40,7 @@ from liverec_edge.mixer.backend import (
 )
 from liverec_edge.mixer.firmware import FirmwareConfig, ResolvedParam
 from liverec_edge.mixer.laws import EngValue, LawError
+from liverec_edge.oscwire import OscWireError, message_end
 
 #: the protocol notes: keep every datagram under 512 bytes
 MAX_DATAGRAM = 512
@@ -61,10 +62,20 @@ def encode(address: str, args: Sequence[OscArg] = (), types: str | None = None) 
 
 
 def decode(data: bytes) -> tuple[str, list[Any]]:
-    """Address and arguments of one OSC message; raises ``ValueError`` for anything else (bundles included)."""
+    """Address and arguments of one OSC message; raises ``ValueError`` for anything else (bundles included), and
+    for a message whose arguments are cut short or followed by anything but NUL bytes."""
     if data[:1] != b"/" and data[:4] != b"node":
         # X32 answers /node with the address "node" (no slash); everything else starts with '/'.
         raise ValueError("not an OSC message (address does not start with '/')")
+    # python-osc reads a float with missing bytes as if they were zeros (",f" with no payload is -inf dB on a
+    # fader), so the layout is checked against the type tags first. Trailing NUL bytes are tolerated (extra padding
+    # changes no value); any other trailing byte means the tags do not describe the message.
+    try:
+        end = message_end(data)
+    except OscWireError as exc:
+        raise ValueError(f"malformed OSC message: {exc}") from None
+    if any(data[end:]):
+        raise ValueError(f"malformed OSC message: {len(data) - end} bytes after the last argument the type tags name")
     try:
         message = OscMessage(data)
     except Exception as exc:  # python-osc raises ParseError, IndexError, struct.error... on garbage
