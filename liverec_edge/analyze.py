@@ -9,9 +9,10 @@ recognition: per-part detection rates and the abnormal-behaviour tags. ``--json`
      "parts": {"face": {"frames": N, "detected": M}, "hand": {...}, "pose": {...}},
      "errors": [...]}
 
-Times are seconds from the start of the file. A stage that cannot run (no audio stream, a missing model) leaves its
-list empty and says why in ``errors``; the exit code is 0 when every stage that applies ran, 1 otherwise, and 2
-when the file itself cannot be read or the config is invalid.
+Times are seconds from the start of the file. A stage that cannot run (no audio stream, a missing or broken model)
+leaves its list empty and says why in ``errors``; the exit code is 0 when every stage that applies ran, 1 otherwise,
+and 2 when the file itself cannot be read (missing, a directory, corrupt, an unsupported format, no audio samples or
+too few, samples that are not finite numbers) or the config is invalid.
 """
 
 from __future__ import annotations
@@ -38,14 +39,51 @@ def _empty_parts() -> dict[str, dict[str, int]]:
     return {part: {"frames": 0, "detected": 0} for part in ("face", "hand", "pose")}
 
 
+#: Shortest audio worth analysing: one log-mel frame (25 ms); the fault analysis finds nothing in less.
+MIN_AUDIO_S = 0.025
+#: Largest sample magnitude accepted. Float WAV full scale is ±1; beyond +120 dB over it no recording is meant,
+#: and far beyond it the spectra overflow float32 (numpy warnings, then a NaN window) instead of naming the file.
+MAX_SAMPLE = 1e6
+
+
 def analyze_file(path: Path, config: Any, *, audio: bool = True, vision: bool = True) -> dict[str, Any]:
     """Run the offline analyses that apply to ``path``; see the module docstring for the result's shape."""
-    from liverec_edge.media import IMAGE_SUFFIXES, MediaError, has_audio, has_video
+    return _analyze(path, config, audio=audio, vision=vision)[0]
+
+
+def _checked_audio(path: Path) -> tuple[Any, int]:
+    """The file's audio, or a :class:`MediaError` when there is none worth analysing or it is not numbers."""
+    import numpy as np
+
+    from liverec_edge.media import MediaError, decode_audio
+
+    samples, rate = decode_audio(path)
+    if samples.size == 0:
+        raise MediaError(f"no audio in {path}: its audio stream holds 0 samples")
+    if samples.size < MIN_AUDIO_S * rate:
+        raise MediaError(f"audio in {path} is too short to analyse: {samples.size} sample"
+                         f"{'' if samples.size == 1 else 's'} "
+                         f"({1000.0 * samples.size / rate:.1f} ms at {rate} Hz); at least {1000 * MIN_AUDIO_S:g} ms"
+                         f" is needed")
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:
+        raise MediaError(f"{bad} of {samples.size} audio samples in {path} are NaN or infinite")
+    peak = float(np.max(np.abs(samples)))
+    if peak > MAX_SAMPLE:
+        raise MediaError(f"audio samples in {path} reach {peak:.3g}, far outside full scale (±1): not a recording")
+    return samples, rate
+
+
+def _analyze(path: Path, config: Any, *, audio: bool, vision: bool) -> tuple[dict[str, Any], list[str]]:
+    """The result, and the errors that come from the file itself (unreadable: exit 2, not a stage failure)."""
+    from liverec_edge.media import IMAGE_SUFFIXES, MediaError, check_file, check_image, has_audio, has_video
 
     result: dict[str, Any] = {"file": str(path), "faults": [], "tags": [], "parts": _empty_parts(), "errors": []}
+    unreadable: list[str] = []
     is_image = path.suffix.lower() in IMAGE_SUFFIXES
-    if not path.is_file():
-        raise MediaError(f"file not found: {path}")
+    check_file(path)
+    if is_image:  # a text file named .png is as unreadable as one named .wav, whichever stages run
+        check_image(path)
     file_has_audio = not is_image and has_audio(path)
     file_has_video = is_image or has_video(path)
     if not file_has_audio and not file_has_video:
@@ -53,14 +91,23 @@ def analyze_file(path: Path, config: Any, *, audio: bool = True, vision: bool = 
 
     if audio and file_has_audio:
         try:
-            from liverec_edge.audio.offline import analyze_audio_file
+            from liverec_edge.audio.analysis import AnalysisInputError, FaultAnalyser
+            from liverec_edge.audio.offline import analyze_samples
 
-            events = analyze_audio_file(path, config.audio)
+            samples, rate = _checked_audio(path)  # the file's problems first: they are not the model's
+            analyser = FaultAnalyser(config.audio)
+            try:
+                events = analyze_samples(samples, rate, analyser)
+            except AnalysisInputError as exc:  # the file's samples or rate (1 Hz), not the analysis, are wrong
+                raise MediaError(f"cannot analyse the audio in {path}: {exc}") from None
             result["faults"] = [
                 {"type": e.type, "score": round(float(e.score), 4), "start": round(float(e.start), 3),
                  "end": round(float(e.end), 3), "freq": None if e.freq is None else round(float(e.freq), 2)}
                 for e in events
             ]
+        except MediaError as exc:
+            unreadable.append(str(exc))
+            result["errors"].append(f"fault analysis: {exc}")
         except Exception as exc:  # a stage failure is reported, the other stage still runs
             log.debug("fault analysis failed", exc_info=True)
             result["errors"].append(f"fault analysis: {exc}")
@@ -71,10 +118,13 @@ def analyze_file(path: Path, config: Any, *, audio: bool = True, vision: bool = 
             found = analyze_media(path, config.vision, config.behaviour)
             result["tags"] = found["tags"]
             result["parts"] = found["parts"]
+        except MediaError as exc:
+            unreadable.append(str(exc))
+            result["errors"].append(f"behaviour analysis: {exc}")
         except Exception as exc:
             log.debug("behaviour analysis failed", exc_info=True)
             result["errors"].append(f"behaviour analysis: {exc}")
-    return result
+    return result, unreadable
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -109,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     try:
-        result = analyze_file(Path(args.file), config, audio=not args.no_audio, vision=not args.no_vision)
+        result, unreadable = _analyze(Path(args.file), config, audio=not args.no_audio, vision=not args.no_vision)
     except MediaError as exc:
         print(f"liverec-edge analyze: {exc}", file=sys.stderr)
         return 2
@@ -117,4 +167,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print(format_report(result))
+    for problem in unreadable:  # where the other unreadable-file errors go, besides the report's errors
+        print(f"liverec-edge analyze: {problem}", file=sys.stderr)
+    if unreadable:
+        return 2
     return 1 if result["errors"] else 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +104,82 @@ def test_analyze_report_is_readable_and_bad_files_are_named(tmp_path: Path) -> N
     assert "broken.wav" in run.stderr
     missing = _analyze(str(tmp_path / "nope.mkv"))
     assert missing.returncode == 2 and "nope.mkv" in missing.stderr
+
+
+def _wav_bytes(data: bytes, *, tag: int = 1, channels: int = 1, rate: int = 16_000, bits: int = 16) -> bytes:
+    """A RIFF/WAVE file with the given ``fmt`` header fields (anything, valid or not) and raw sample bytes."""
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def test_analyze_refuses_audio_with_nothing_to_analyse_and_says_how_long_it_is(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.wav"
+    write_wav(empty, np.zeros(0, np.float32), 16_000)
+    run = _analyze(str(empty), "--no-vision")
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "no audio" in run.stderr and "0 samples" in run.stderr and "empty.wav" in run.stderr
+    one = tmp_path / "one.wav"
+    write_wav(one, np.full(1, 0.5, np.float32), 16_000)
+    run = _analyze(str(one), "--json")
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "too short" in run.stderr and "1 sample" in run.stderr and "one.wav" in run.stderr
+    assert any("too short" in e for e in json.loads(run.stdout)["errors"])
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"tag": 0x1234}, "unsupported WAV format tag 4660"),
+    ({"bits": 0}, "0 bits per sample"),
+])
+def test_analyze_names_an_unsupported_wav_format(tmp_path: Path, fields: dict[str, int], expected: str) -> None:
+    path = tmp_path / "odd.wav"
+    path.write_bytes(_wav_bytes(b"\x00\x01" * 16_000, **fields))
+    run = _analyze(str(path), "--no-vision")
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert expected in run.stderr and "odd.wav" in run.stderr
+    assert "attribute" not in run.stdout + run.stderr
+
+
+def test_analyze_says_a_directory_is_a_directory(tmp_path: Path) -> None:
+    folder = tmp_path / "takes.wav"
+    folder.mkdir()
+    run = _analyze(str(folder))
+    assert run.returncode == 2
+    assert "is a directory" in run.stderr and "not found" not in run.stderr
+
+
+@pytest.mark.parametrize("name", ["notes.png", "notes.wav", "notes.jpg"])
+def test_a_text_file_is_unreadable_whatever_it_is_named(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text("not a picture, not a sound\n" * 20)
+    for args in ((), ("--no-vision",)):
+        run = _analyze(str(path), *args)
+        assert run.returncode == 2, (args, run.stdout, run.stderr)
+        assert name in run.stderr
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1e30, "far outside full scale"), (np.inf, "NaN or infinite")])
+def test_float_samples_that_are_not_audio_are_one_clear_error(tmp_path: Path, value: float, expected: str) -> None:
+    samples = np.full(16_000, value, "<f4") * np.where(np.arange(16_000) % 2, 1, -1).astype("<f4")
+    path = tmp_path / "float.wav"
+    path.write_bytes(_wav_bytes(samples.tobytes(), tag=3, bits=32))
+    run = _analyze(str(path), "--no-vision")
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert expected in run.stderr and "float.wav" in run.stderr
+    assert "Warning" not in run.stderr, run.stderr  # no numpy overflow noise before the error
+
+
+def test_analyze_with_a_broken_model_json_names_the_file_and_the_key(tmp_path: Path, models_dir: Path) -> None:
+    model = tmp_path / "faults"
+    shutil.copytree(models_dir / "faults", model)
+    meta = json.loads((model / "model.json").read_text())
+    del meta["files"]["classifier"]
+    (model / "model.json").write_text(json.dumps(meta))
+    config = tmp_path / "config.yaml"
+    config.write_text(f"audio: {{model_dir: {model}}}\n")
+    audio = tmp_path / "tone.wav"
+    write_wav(audio, 0.3 * np.sin(np.arange(32_000) / 3.0), 16_000)
+    run = _analyze(str(audio), "--no-vision", "--config", str(config))
+    assert run.returncode == 1, (run.stdout, run.stderr)  # the file is fine: a stage could not run
+    assert str(model / "model.json") in run.stdout and "files.classifier" in run.stdout, run.stdout

@@ -74,53 +74,46 @@ class FaultModel:
         self._mask = mask
         self._mean = np.asarray(meta["norm"]["mean"], np.float32)
         self._std = np.asarray(meta["norm"]["std"], np.float32)
-        self._mask_floor = float(meta.get("mask_floor", 1e-3))
+        floor = meta.get("mask_floor")
+        self._mask_floor = 1e-3 if floor is None else float(floor)
         if mask is not None:
             self._sep_mean = np.asarray(meta["mask_norm"]["mean"], np.float32)
             self._sep_std = np.asarray(meta["mask_norm"]["std"], np.float32)
 
     @classmethod
     def load(cls, model_dir: Path, num_threads: int = 1) -> FaultModel:
-        """Read ``model.json`` and the TFLite files it names; any problem becomes a :class:`ModelError`."""
+        """Read ``model.json`` and the TFLite files it names; any problem becomes a :class:`ModelError`.
+
+        Every key the runtime reads is checked for type and value here, so a hand-edited or damaged ``model.json``
+        is one clear error naming the file and the key, never a ``KeyError`` from deep inside the scoring.
+        """
         model_dir = Path(model_dir)
         meta_path = model_dir / MODEL_JSON
         if not meta_path.is_file():
             raise ModelError(f"fault model metadata not found: {meta_path}")
         try:
-            meta = json.loads(meta_path.read_text())
-            labels = list(meta["labels"])
-            frames = int(meta["window_frames"])
-            shape = (1, *(int(d) for d in meta["input_shape"]))
-            files = meta["files"]
-            checksums = meta.get("sha256", {})
-            with_mask = bool(meta["with_mask"])
-            n_mels = int(meta["feature_params"]["n_mels"])
-            extra = list(meta.get("extra_features") or [])
-            unknown = [name for name in extra if name not in EXTRA_FEATURES]
-            if unknown:
-                raise ValueError(f"unknown extra_features {unknown}; known: {sorted(EXTRA_FEATURES)}")
-            channels = n_mels + sum(EXTRA_FEATURES[name] for name in extra)
-            if len(meta["norm"]["mean"]) != channels or len(meta["norm"]["std"]) != channels:
-                raise ValueError(f"norm mean/std length differs from the {channels} input channels")
-            missing = [name for name in FAULT_TYPES if name not in meta["thresholds"]]
-            if missing:
-                raise ValueError(f"no threshold for {missing}")
-            FeatureParams.from_dict(meta["feature_params"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"bad fault model metadata {meta_path}: {exc!r}") from None
-        if labels != list(FAULT_TYPES):
-            raise ModelError(f"{meta_path}: label order {labels} differs from FAULT_TYPES {list(FAULT_TYPES)}")
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise ModelError(f"bad fault model metadata {meta_path}: {exc}") from None
+        try:
+            checked = _check_meta(meta)
+        except _MetaProblem as exc:
+            raise ModelError(f"bad fault model metadata {meta_path}: {exc.key}: {exc.problem}") from None
+        frames, shape, n_mels, channels, with_mask = (checked.frames, checked.shape, checked.n_mels,
+                                                      checked.channels, checked.with_mask)
+        if checked.labels != list(FAULT_TYPES):
+            raise ModelError(f"{meta_path}: label order {checked.labels} differs from FAULT_TYPES "
+                             f"{list(FAULT_TYPES)}")
         if shape[1] != frames or shape[2] != channels + (n_mels if with_mask else 0):
             raise ModelError(f"{meta_path}: input_shape {shape[1:]} does not fit {frames} frames × {n_mels} mels"
-                             f" + {channels - n_mels} extra channels")
+                             f" + {channels - n_mels} extra channels" + (" + the mask's mels" if with_mask else ""))
+        files, checksums = checked.files, checked.checksums
         classifier = _Runner.load(model_dir / files["classifier"], num_threads, checksums.get("classifier"), shape)
         out_size = int(np.prod(classifier.output_detail["shape"]))
         if out_size != len(FAULT_TYPES):
             raise ModelError(f"{files['classifier']}: {out_size} outputs, expected {len(FAULT_TYPES)}")
         mask = None
         if with_mask:
-            if not files.get("mask") or not meta.get("mask_norm"):
-                raise ModelError(f"{meta_path}: with_mask is set but no mask file / mask_norm is given")
             mask = _Runner.load(model_dir / files["mask"], num_threads, checksums.get("mask"), (1, frames, n_mels))
         return cls(meta, classifier, mask, model_dir)
 
@@ -183,3 +176,179 @@ class FaultModel:
         """The fault types (never ``clean``) whose score reaches its threshold, with their scores."""
         return {name: float(scores[i]) for i, name in enumerate(FAULT_TYPES)
                 if name != "clean" and scores[i] >= self.thresholds[name]}
+
+
+# --- model.json validation -------------------------------------------------------------------------------------------
+
+
+class _MetaProblem(Exception):
+    """One problem in ``model.json``: the key path and what is wrong with it (the caller names the file)."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What :meth:`FaultModel.load` needs from a validated ``model.json``."""
+
+    labels: list[str]
+    frames: int
+    shape: tuple[int, ...]
+    files: dict[str, str]
+    checksums: dict[str, str]
+    with_mask: bool
+    n_mels: int
+    channels: int
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
+
+
+def _key(meta: dict[str, Any], key: str, path: str) -> Any:
+    if key not in meta:
+        raise _MetaProblem(path, "missing")
+    return meta[key]
+
+
+def _mapping(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _MetaProblem(path, f"expected a JSON object, got {_shown(value)}")
+    return value
+
+
+def _integer(value: Any, path: str, minimum: int = 1) -> int:
+    # bool is an int subclass in Python: `true` must not pass as 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _MetaProblem(path, f"expected an integer, got {_shown(value)}")
+    if value < minimum:
+        raise _MetaProblem(path, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _MetaProblem(path, f"expected a number, got {_shown(value)}")
+    if not np.isfinite(value):  # json.loads accepts NaN and Infinity
+        raise _MetaProblem(path, f"must be finite, got {value}")
+    return float(value)
+
+
+def _vector(value: Any, path: str, length: int, positive: bool = False) -> None:
+    if not isinstance(value, list):
+        raise _MetaProblem(path, f"expected a list of {length} numbers, got {_shown(value)}")
+    if len(value) != length:
+        raise _MetaProblem(path, f"has {len(value)} entries, the model takes {length} input channels")
+    for i, item in enumerate(value):
+        number = _number(item, f"{path}[{i}]")
+        # checked as the float32 the runtime uses: 1e300 is finite here but inf there, 1e-50 is 0 there
+        with np.errstate(over="ignore", under="ignore"):
+            stored = np.float32(number)
+        if not np.isfinite(stored):
+            raise _MetaProblem(f"{path}[{i}]", f"must be finite as a 32-bit float, got {number}")
+        if positive and stored <= 0:  # a standard deviation of 0 divides by zero: every score saturates
+            raise _MetaProblem(f"{path}[{i}]", f"must be > 0, got {number}")
+
+
+def _file_name(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _MetaProblem(path, f"expected a file name, got {_shown(value)}")
+    name = Path(value)
+    if name.is_absolute() or ".." in name.parts or value in (".", "./"):
+        raise _MetaProblem(path, f"must name a file inside the model folder, got {value!r}")
+    return value
+
+
+def _norm(value: Any, path: str, length: int) -> None:
+    norm = _mapping(value, path)
+    _vector(_key(norm, "mean", f"{path}.mean"), f"{path}.mean", length)
+    _vector(_key(norm, "std", f"{path}.std"), f"{path}.std", length, positive=True)
+
+
+def _feature_params(value: Any) -> int:
+    """Check ``feature_params`` and return its ``n_mels``."""
+    params = _mapping(value, "feature_params")
+    fields = FeatureParams.__dataclass_fields__
+    unknown = sorted(k for k in params if k not in fields)
+    if unknown:  # a parameter this runtime does not know means features it would not compute as trained
+        raise _MetaProblem(f"feature_params.{unknown[0]}", f"unknown feature parameter; known: {sorted(fields)}")
+    defaults = FeatureParams()
+    for name, given in params.items():
+        path = f"feature_params.{name}"
+        default = getattr(defaults, name)
+        if isinstance(default, str):
+            if not isinstance(given, str):
+                raise _MetaProblem(path, f"expected a string, got {_shown(given)}")
+        elif isinstance(default, int):
+            _integer(given, path)
+        else:
+            _number(given, path)
+    n_mels = _integer(_key(params, "n_mels", "feature_params.n_mels"), "feature_params.n_mels")
+    if params.get("log_floor", defaults.log_floor) <= 0:
+        raise _MetaProblem("feature_params.log_floor", f"must be > 0, got {params['log_floor']}")
+    try:
+        FeatureParams.from_dict(params)
+    except (TypeError, ValueError) as exc:
+        raise _MetaProblem("feature_params", str(exc)) from None
+    return n_mels
+
+
+def _check_meta(meta: Any) -> _Meta:
+    """Validate the parsed ``model.json``; raises :class:`_MetaProblem` naming the first bad key."""
+    meta = _mapping(meta, "(top level)")
+    labels = _key(meta, "labels", "labels")
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise _MetaProblem("labels", f"expected a list of fault type names, got {_shown(labels)}")
+    frames = _integer(_key(meta, "window_frames", "window_frames"), "window_frames")
+    raw_shape = _key(meta, "input_shape", "input_shape")
+    if not isinstance(raw_shape, list) or len(raw_shape) != 2:
+        raise _MetaProblem("input_shape", f"expected [frames, channels], got {_shown(raw_shape)}")
+    shape = (1, *(_integer(d, f"input_shape[{i}]") for i, d in enumerate(raw_shape)))
+    with_mask = _key(meta, "with_mask", "with_mask")
+    if not isinstance(with_mask, bool):  # bool("no") is True: a string must not switch the mask on
+        raise _MetaProblem("with_mask", f"expected true or false, got {_shown(with_mask)}")
+
+    files = _mapping(_key(meta, "files", "files"), "files")
+    names = {"classifier": _file_name(_key(files, "classifier", "files.classifier"), "files.classifier")}
+    if with_mask:
+        names["mask"] = _file_name(_key(files, "mask", "files.mask"), "files.mask")
+    elif files.get("mask") is not None:
+        _file_name(files["mask"], "files.mask")
+    raw_sums = meta.get("sha256")
+    checksums: dict[str, str] = {}
+    if raw_sums is not None:
+        for name, digest in _mapping(raw_sums, "sha256").items():
+            if digest is not None and not isinstance(digest, str):
+                raise _MetaProblem(f"sha256.{name}", f"expected a hex digest string, got {_shown(digest)}")
+            if digest is not None:
+                checksums[name] = digest
+
+    n_mels = _feature_params(_key(meta, "feature_params", "feature_params"))
+    extra = meta.get("extra_features")
+    if extra is None:
+        extra = []
+    if not isinstance(extra, list):
+        raise _MetaProblem("extra_features", f"expected a list of feature names, got {_shown(extra)}")
+    for i, name in enumerate(extra):
+        if not isinstance(name, str) or name not in EXTRA_FEATURES:
+            raise _MetaProblem(f"extra_features[{i}]", f"unknown feature {name!r}; known: {sorted(EXTRA_FEATURES)}")
+    channels = n_mels + sum(EXTRA_FEATURES[name] for name in extra)
+    _norm(_key(meta, "norm", "norm"), "norm", channels)
+    if with_mask:
+        _norm(_key(meta, "mask_norm", "mask_norm"), "mask_norm", n_mels)
+
+    thresholds = _mapping(_key(meta, "thresholds", "thresholds"), "thresholds")
+    for name in FAULT_TYPES:
+        path = f"thresholds.{name}"
+        threshold = _number(_key(thresholds, name, path), path)
+        if not 0.0 <= threshold <= 1.0:  # scores are sigmoids: outside [0, 1] a type is always or never found
+            raise _MetaProblem(path, f"must be within [0, 1], got {threshold}")
+    if meta.get("mask_floor") is not None:
+        floor = _number(meta["mask_floor"], "mask_floor")
+        if not 0.0 < floor <= 1.0:  # the log of the mask's floor: 0 gives -inf
+            raise _MetaProblem("mask_floor", f"must be within (0, 1], got {floor}")
+    return _Meta(labels, frames, shape, names, checksums, with_mask, n_mels, channels)

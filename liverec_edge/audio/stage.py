@@ -102,6 +102,9 @@ class FaultStage(StageBase):
         self._audio_only_seen: dict[str, float] = {}
         self._parts: DropOldestQueue[Any] | None = None
         self._last_parts = 0.0
+        #: (fault type, error) pairs of failed strategy lookups: a fault heard every hop must not repeat the same
+        #: log line every hop
+        self._lookup_failed: set[tuple[str, str]] = set()
 
     async def start(self, ctx: StageContext) -> None:
         from liverec_edge.audio.analysis import FaultAnalyser, StreamingFaultAnalyser
@@ -110,9 +113,9 @@ class FaultStage(StageBase):
 
         config = ctx.config
         # The strategy table is validated at start: a bad table is a config error, reported like one.
-        self.table = StrategyTable.load(config.audio.strategies)
+        self._set_table(StrategyTable.load(config.audio.strategies))
         self.preemptor = Preemptor(config.behaviour.preempt)
-        self._strips = channel_map(config.mixer.channels)
+        self._set_strips(channel_map(config.mixer.channels))
         self._audio = ctx.bus.subscribe(TOPIC_AUDIO, owner=self.name, maxsize=512)
         self._tags = ctx.bus.subscribe(TOPIC_TAGS, owner=self.name, maxsize=64)
         self._parts = ctx.bus.subscribe(TOPIC_PARTS, owner=self.name, maxsize=1)
@@ -121,10 +124,11 @@ class FaultStage(StageBase):
             analyser = await asyncio.to_thread(FaultAnalyser, config.audio)
             self.stream = StreamingFaultAnalyser(analyser, config.capture.audio.rate)
             self.problem = ""
-        except (ModelError, OSError, ValueError) as exc:
+        except Exception as exc:  # any broken model degrades; restarting would only fail again
             self.stream = None
-            self.problem = f"fault model unavailable: {exc}"
-            log.error("fault model unavailable; only pre-emptive strategies can act", extra=kv(error=str(exc)))
+            error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+            self.problem = f"fault model unavailable: {error}"
+            log.error("fault model unavailable; only pre-emptive strategies can act", extra=kv(error=error))
 
     async def run(self, ctx: StageContext) -> None:
         assert self._audio is not None and self._tags is not None, "run() before start()"
@@ -159,7 +163,7 @@ class FaultStage(StageBase):
         owner = f"{decision.owner}/pre"
         if decision.kind == "apply":
             event = FaultEvent(decision.strategy, 1.0, decision.t, decision.t)
-            actions = self.table.actions_for(event, self._strips, owner)
+            actions = self._actions(event, owner)
             log.info("pre-emptive strategy", extra=kv(behaviour=decision.behaviour, strategy=decision.strategy,
                                                       owner=decision.owner, reason=decision.reason))
             if actions:
@@ -255,7 +259,7 @@ class FaultStage(StageBase):
                 outcome.faults.append(event)
                 log.info("fault in tag window", extra=kv(tag=tag.id, behaviour=tag.behaviour, fault=event.type,
                                                          score=event.score, start=event.start, end=event.end))
-                actions = self.table.actions_for(event, self._strips, tag.id, measurements=judgement.measurements)
+                actions = self._actions(event, tag.id, judgement.measurements)
                 if actions:
                     outcome.commands.append(MixerCommand("apply", tag.id, tuple(actions),
                                                          f"{tag.behaviour}: {event.type}"))
@@ -275,9 +279,33 @@ class FaultStage(StageBase):
                 continue  # the same fault going on: its strategy is held, nothing new to say
             outcome.faults.append(event)
             owner = f"audio:{event.type}"
-            actions = self.table.actions_for(event, self._strips, owner, measurements=measurements)
+            actions = self._actions(event, owner, measurements)
             if actions:
                 outcome.commands.append(MixerCommand("apply", owner, tuple(actions), "audio-only detection"))
+
+    # -- strategy lookup: one fault's bad strategy never takes the stage down ----------------------------------------
+    def _actions(self, event: FaultEvent, owner: str, measurements: Mapping[str, float] | None = None) -> list[Any]:
+        """The console actions for ``event`` (actions on a channel role the map lacks are skipped by the table, with
+        one warning). Any failure of one lookup is logged once and that fault gets no actions; the stage and every
+        other fault go on (uncaught, it would restart the stage until the daemon disabled it)."""
+        try:
+            return self.table.actions_for(event, self._strips, owner, measurements=measurements)
+        except Exception as exc:  # a bug or bad entry in one strategy must not stop the others
+            error = f"{type(exc).__name__}: {exc}"
+            if (event.type, error) not in self._lookup_failed:
+                self._lookup_failed.add((event.type, error))
+                log.error("strategy lookup failed; no console action for this fault",
+                          extra=kv(fault=event.type, owner=owner, error=error))
+            return []
+
+    def _set_table(self, table: Any) -> None:
+        self.table = table
+        self._lookup_failed = set()
+
+    def _set_strips(self, strips: dict[str, str]) -> None:
+        self._strips = strips
+        self.table.forget_warnings()
+        self._lookup_failed = set()
 
     def reconfigure(self, config: Any, changed: frozenset[str]) -> set[str]:
         """Per-type thresholds and the level gate apply live (the analyser reads its settings on every window);
@@ -295,12 +323,13 @@ class FaultStage(StageBase):
             from liverec_edge.audio.strategy import StrategyError, StrategyTable
 
             try:
-                self.table = StrategyTable.load(config.audio.strategies)
+                self._set_table(StrategyTable.load(config.audio.strategies))
+                self._lookup_failed = set()
                 applied.add("audio.strategies")
             except (StrategyError, OSError) as exc:
                 log.error("new strategy table refused; the old one stays", extra=kv(error=str(exc)))
         if any(k.startswith("mixer.channels") for k in changed):
-            self._strips = channel_map(config.mixer.channels)
+            self._set_strips(channel_map(config.mixer.channels))
         return applied
 
     def health(self) -> Mapping[str, HealthValue]:

@@ -407,6 +407,8 @@ class StrategyTable:
     def __init__(self, spec: StrategyFile, source: str = "<strategies>"):
         self.spec = spec
         self.source = source
+        #: (fault type, role) pairs already warned about: a fault heard every hop must not log the same line each hop
+        self._unmapped_warned: set[tuple[str, str]] = set()
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<strategies>") -> StrategyTable:
@@ -432,6 +434,10 @@ class StrategyTable:
         except SettingsFileError as exc:
             raise StrategyError(str(path), [str(exc)]) from None
         return cls.from_dict(data, str(path))
+
+    def forget_warnings(self) -> None:
+        """Warn again about unmapped channel roles (the channel map changed: it may miss the same roles or others)."""
+        self._unmapped_warned.clear()
 
     def strategy(self, fault_type: str) -> Strategy | None:
         return self.spec.strategies.get(fault_type)
@@ -500,8 +506,11 @@ class StrategyTable:
             except MissingRole as exc:
                 # The rest of the strategy still helps (the default table ducks {music}, and the default config
                 # maps only the presenter): skip this action rather than fail the whole fault.
-                log.warning("strategy action skipped: no channel for its role",
-                            extra={"fields": {"fault": event.type, "role": exc.role, "param": action_spec.param}})
+                if (event.type, exc.role) not in self._unmapped_warned:
+                    self._unmapped_warned.add((event.type, exc.role))
+                    log.warning(f"strategy action skipped: the channel map has no {exc.role!r} channel; map it in "
+                                f"mixer.channels (e.g. {{{exc.role}: 5}}) for the {event.type} strategy to act on it",
+                                extra={"fields": {"fault": event.type, "role": exc.role, "param": action_spec.param}})
                 continue
             spec = strip_param_spec(param)
             if action_spec.when is not None:
