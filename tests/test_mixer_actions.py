@@ -473,3 +473,26 @@ def test_parameters_ramping_at_once_share_the_desk_rate_limit(tmp_path: Path) ->
             assert min(b - a for a, b in zip(times, times[20:], strict=False)) >= 0.18
 
     run(main())
+
+
+def test_a_repatched_channel_is_the_engineers_and_its_old_gain_is_never_restored_onto_the_new_preamp(
+        tmp_path: Path) -> None:
+    """The daemon holds ch01's analogue gain on headamp 000; the engineer re-patches ch01 to headamp 40. The
+    backend drops the old route on the desk's push, so the engine's read-back of what it holds reads headamp 40,
+    finds another value and lets go (an override): the old preamp's baseline is never written to headamp 40, which
+    keeps the engineer's setting. (The read-back runs every ``reconcile_s``: 0.1 s here, 5 s by default.)"""
+
+    async def main() -> None:
+        async with studio(tmp_path) as (sim, _desk, engine):
+            baseline = sim.value("ch01.headamp.gain")
+            result = await engine.apply(Action("ch01.headamp.gain", baseline - 6, hold_s=0.8, owner="audio:clipping"))
+            assert result.accepted
+            await until(lambda: sim.value("ch01.headamp.gain") == result.target)
+            sim.move("ch01.headamp.index", 40)  # the surface: ch01 now fed by headamp 40 (set at +24 dB)
+            await until(lambda: len(engine.overrides) == 1, timeout=3)
+            assert engine.overrides[0].param == "ch01.headamp.gain" and engine.holdings() == []
+            await asyncio.sleep(1.2)  # past the hold: nothing is restored anywhere
+            assert [args for _, _, a, args in sim.received if a == "/headamp/040/gain" and args] == []  # reads only
+            assert sim.value("ch01.headamp.gain") == 24.0  # headamp 40 untouched, as the engineer left it
+
+    run(main())
