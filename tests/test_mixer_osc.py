@@ -535,12 +535,16 @@ def test_decode_reads_complete_messages_and_tolerates_trailing_nul_padding() -> 
     assert decode(_raw(FADER, b",f", struct.pack(">f", 0.5) + b"\x00" * 4)) == ("/ch/01/mix/fader", [0.5])
     assert decode(_raw(b"node", b",s", b"/ch/01 ON\n\x00\x00")) == ("node", ["/ch/01 ON\n"])
     assert decode(b"/xremote\x00\x00\x00\x00") == ("/xremote", [])  # no type tag string: OSC 1.0, no arguments
+    with pytest.raises(ValueError, match="padded with bytes other than NUL"):  # a string holding a NUL
+        decode(_raw(b"/x", b",s", b"\x000\x00\x00"))
     assert decode(_raw(b"/meters/1", b",b", struct.pack(">i", 5) + b"abcde\x00\x00\x00")) == ("/meters/1", [b"abcde"])
 
 
 @settings(max_examples=200, deadline=None)
 @given(args=st.lists(st.one_of(
-    st.integers(-(2**31), 2**31 - 1), st.floats(width=32, allow_nan=False), st.text(max_size=12),
+    # an OSC string ends at its first NUL: python-osc builds one holding a NUL anyway, which no reader can parse back
+    st.integers(-(2**31), 2**31 - 1), st.floats(width=32, allow_nan=False),
+    st.text(st.characters(blacklist_characters="\x00"), max_size=12),
     st.binary(min_size=1, max_size=12), st.booleans(),  # python-osc refuses to build an empty blob
 ), max_size=6))
 def test_decode_accepts_every_message_python_osc_builds(args: list[Any]) -> None:
