@@ -11,7 +11,7 @@ import enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from liverec_edge.audio.settings import AudioSettings
 from liverec_edge.behaviour.settings import BehaviourSettings
@@ -38,6 +38,14 @@ class LoggingSettings(Section):
 class DaemonSettings(Section):
     state_dir: Path = Path("/var/lib/liverec-edge")
     """Where the change journal and other crash-surviving state live (systemd's StateDirectory)."""
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _state_dir_named(cls, value: Any) -> Any:
+        # An empty string reads as Path("."): the journal would land wherever the daemon happened to start.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a directory (an empty path would mean the current directory)")
+        return value
     watchdog_stall_s: float = Field(default=5.0, gt=0, le=600)
     """The pipeline counts as stalled, and the systemd watchdog is no longer fed, after this long without progress
     (at most 600 s: a longer stall is a hung box, and the unit's ``WatchdogSec`` is 10 s)."""

@@ -44,6 +44,7 @@ MALFORMED: list[tuple[str, str, str]] = [
     ("NUL byte", "control:\n  port: 9100\x00\n", "YAML error at line 2"),
     ("infinite watchdog", "daemon:\n  watchdog_stall_s: .inf\n", "daemon.watchdog_stall_s: Input should be a finite"),
     ("NaN watchdog", "daemon:\n  watchdog_stall_s: .nan\n", "daemon.watchdog_stall_s"),
+    ("empty state dir", "daemon:\n  state_dir: ''\n", "daemon.state_dir: must name a directory"),
     ("infinite shutdown timeout", "daemon:\n  shutdown_timeout_s: .inf\n", "daemon.shutdown_timeout_s"),
     ("huge shutdown timeout", "daemon:\n  shutdown_timeout_s: 1e300\n", "daemon.shutdown_timeout_s"),
     ("infinite reply timeout", "mixer:\n  reply_timeout_s: .inf\n", "mixer.reply_timeout_s"),
