@@ -574,3 +574,21 @@ def test_a_truncated_push_from_the_desk_changes_nothing() -> None:
             await desk.close()
 
     run(main())
+
+
+def test_another_desk_answering_at_the_address_is_noticed_on_the_next_renewal() -> None:
+    """The liveness probe's /xinfo answer is compared with the handshake's: a desk of another model now answering at
+    this address (swapped on the network, a DHCP lease moved) is handshaken again and refused, instead of being sent
+    parameters meant for the first desk's firmware."""
+
+    async def main() -> None:
+        async with MixerSimulator(X32, LOOPBACK) as sim:
+            desk = console(sim, renew_s=0.2)
+            await desk.connect(5)
+            assert desk.state is ConnectionState.CONNECTED and desk.info is not None and desk.info.model == "X32"
+            sim.model = "XR18"
+            await until(lambda: desk.state is ConnectionState.INCOMPATIBLE, timeout=3)
+            assert desk.stats.reconnects == 1
+            await desk.close()
+
+    run(main())

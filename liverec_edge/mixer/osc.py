@@ -317,13 +317,15 @@ class OscConsole:
             await self._send(self.firmware.remote)
             self.stats.renewals += 1
             self._set_state(ConnectionState.CONNECTED)
-            await self._keep_subscribed()
+            why = await self._keep_subscribed()
             self.stats.reconnects += 1
-            self._log.warning("desk stopped answering; reconnecting", extra=kv(desk=f"{self.host}:{self.port}"))
+            self._log.warning(f"{why}; reconnecting", extra=kv(desk=f"{self.host}:{self.port}"))
             self._set_state(ConnectionState.UNREACHABLE)
 
-    async def _keep_subscribed(self) -> None:
-        """Renew the subscription every ``renew_s`` on a fixed schedule; return when the desk stops answering.
+    async def _keep_subscribed(self) -> str:
+        """Renew the subscription every ``renew_s`` on a fixed schedule; return why it stopped when the desk stops
+        answering or another desk answers in its place (the handshake then decides again: a desk of another model
+        is incompatible, and the addresses sent so far meant this firmware's parameters).
 
         The desk drops a subscription 10 s after the last renewal, so each renewal is due ``renew_s`` after the
         previous one was due, however long the liveness probe takes: a probe that needs all its retries runs beside
@@ -341,11 +343,15 @@ class OscConsole:
                     await asyncio.wait({probe}, timeout=wait)
                     if probe.done():
                         error = probe.exception()
+                        answer = probe.result() if error is None else []
                         probe = None
                         if isinstance(error, MixerTimeout):
-                            return
+                            return "desk stopped answering"
                         if error is not None:
                             raise error
+                        changed = self._desk_changed(answer)
+                        if changed:
+                            return changed
                         continue  # answered: wait for the renewal that is due
                 now = loop.time()
                 if now < due:
@@ -363,6 +369,16 @@ class OscConsole:
                 probe.cancel()
                 with contextlib.suppress(asyncio.CancelledError, MixerError):
                     await probe
+
+    def _desk_changed(self, answer: list[Any]) -> str:
+        """Why the desk answering the liveness probe is not the one the handshake accepted ('' when it is)."""
+        if self.info is None or len(answer) < 4 or not all(isinstance(a, str) for a in answer[:4]):
+            return ""
+        model, firmware = str(answer[2]), str(answer[3])
+        if (model, firmware) != (self.info.model, self.info.firmware):
+            return (f"another desk answers at this address ({model} firmware {firmware}, was {self.info.model} "
+                    f"firmware {self.info.firmware})")
+        return ""
 
     async def _handshake(self) -> DeskInfo:
         args = await self._request("/xinfo")
