@@ -243,6 +243,8 @@ BAD_METADATA = [
     ("extra_features", "mains_lines", "extra_features"),
     ("feature_params", None, "feature_params"),
     ("feature_params.n_fft", "x", "feature_params.n_fft"),
+    ("feature_params.log_floor", 0.0, "feature_params.log_floor"),
+    ("feature_params.hop", 160, "feature_params.hop"),
     ("mask_floor", "x", "mask_floor"),
     ("labels", None, "labels"),
 ]

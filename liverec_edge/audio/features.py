@@ -56,12 +56,33 @@ class FeatureParams:
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureParams:
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        params = cls(**known)
+        """Parameters from ``model.json``; ``ValueError`` naming the key for an unknown key (features this code would
+        not compute as trained), a value of the wrong type, or values that do not make a front end."""
+        fields = cls.__dataclass_fields__
+        unknown = sorted(k for k in data if k not in fields)
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown feature parameter; known: {sorted(fields)}")
+        defaults = cls()
+        for name, given in data.items():
+            default = getattr(defaults, name)
+            if isinstance(default, str):
+                ok = isinstance(given, str)
+            elif isinstance(default, int):  # bool is an int: `true` must not pass as 1
+                ok = isinstance(given, int) and not isinstance(given, bool)
+            else:
+                ok = isinstance(given, (int, float)) and not isinstance(given, bool) and math.isfinite(given)
+            if not ok:
+                wanted = "a finite number" if isinstance(default, float) else type(default).__name__
+                raise ValueError(f"{name}: expected {wanted}, got {given!r}")
+        params = cls(**data)
         params.validate()
         return params
 
     def validate(self) -> None:
+        if self.rate <= 0 or self.n_mels < 1:
+            raise ValueError(f"need rate > 0 and n_mels >= 1, got rate={self.rate} n_mels={self.n_mels}")
+        if not self.log_floor > 0:  # the log of the floor: 0 gives -inf in every silent band
+            raise ValueError(f"log_floor: must be > 0, got {self.log_floor}")
         if self.mel_scale != "htk":
             raise ValueError(f"unsupported mel scale {self.mel_scale!r} (only 'htk')")
         if not (0 < self.hop_length <= self.win_length <= self.n_fft):

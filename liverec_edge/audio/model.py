@@ -270,31 +270,16 @@ def _norm(value: Any, path: str, length: int) -> None:
 
 
 def _feature_params(value: Any) -> int:
-    """Check ``feature_params`` and return its ``n_mels``."""
+    """Check ``feature_params`` (with :meth:`FeatureParams.from_dict`, the runtime's own check) and return its
+    ``n_mels``."""
     params = _mapping(value, "feature_params")
-    fields = FeatureParams.__dataclass_fields__
-    unknown = sorted(k for k in params if k not in fields)
-    if unknown:  # a parameter this runtime does not know means features it would not compute as trained
-        raise _MetaProblem(f"feature_params.{unknown[0]}", f"unknown feature parameter; known: {sorted(fields)}")
-    defaults = FeatureParams()
-    for name, given in params.items():
-        path = f"feature_params.{name}"
-        default = getattr(defaults, name)
-        if isinstance(default, str):
-            if not isinstance(given, str):
-                raise _MetaProblem(path, f"expected a string, got {_shown(given)}")
-        elif isinstance(default, int):
-            _integer(given, path)
-        else:
-            _number(given, path)
-    n_mels = _integer(_key(params, "n_mels", "feature_params.n_mels"), "feature_params.n_mels")
-    if params.get("log_floor", defaults.log_floor) <= 0:
-        raise _MetaProblem("feature_params.log_floor", f"must be > 0, got {params['log_floor']}")
     try:
-        FeatureParams.from_dict(params)
+        return FeatureParams.from_dict(params).n_mels
     except (TypeError, ValueError) as exc:
+        name, _, problem = str(exc).partition(": ")  # from_dict names the parameter first where it can
+        if name in params:
+            raise _MetaProblem(f"feature_params.{name}", problem) from None
         raise _MetaProblem("feature_params", str(exc)) from None
-    return n_mels
 
 
 def _check_meta(meta: Any) -> _Meta:
