@@ -39,39 +39,9 @@ def _empty_parts() -> dict[str, dict[str, int]]:
     return {part: {"frames": 0, "detected": 0} for part in ("face", "hand", "pose")}
 
 
-#: Shortest audio worth analysing: one log-mel frame (25 ms); the fault analysis finds nothing in less.
-MIN_AUDIO_S = 0.025
-#: Largest sample magnitude accepted. Float WAV full scale is ±1; beyond +120 dB over it no recording is meant,
-#: and far beyond it the spectra overflow float32 (numpy warnings, then a NaN window) instead of naming the file.
-MAX_SAMPLE = 1e6
-
-
 def analyze_file(path: Path, config: Any, *, audio: bool = True, vision: bool = True) -> dict[str, Any]:
     """Run the offline analyses that apply to ``path``; see the module docstring for the result's shape."""
     return _analyze(path, config, audio=audio, vision=vision)[0]
-
-
-def _checked_audio(path: Path) -> tuple[Any, int]:
-    """The file's audio, or a :class:`MediaError` when there is none worth analysing or it is not numbers."""
-    import numpy as np
-
-    from liverec_edge.media import MediaError, decode_audio
-
-    samples, rate = decode_audio(path)
-    if samples.size == 0:
-        raise MediaError(f"no audio in {path}: its audio stream holds 0 samples")
-    if samples.size < MIN_AUDIO_S * rate:
-        raise MediaError(f"audio in {path} is too short to analyse: {samples.size} sample"
-                         f"{'' if samples.size == 1 else 's'} "
-                         f"({1000.0 * samples.size / rate:.1f} ms at {rate} Hz); at least {1000 * MIN_AUDIO_S:g} ms"
-                         f" is needed")
-    bad = int(np.count_nonzero(~np.isfinite(samples)))
-    if bad:
-        raise MediaError(f"{bad} of {samples.size} audio samples in {path} are NaN or infinite")
-    peak = float(np.max(np.abs(samples)))
-    if peak > MAX_SAMPLE:
-        raise MediaError(f"audio samples in {path} reach {peak:.3g}, far outside full scale (±1): not a recording")
-    return samples, rate
 
 
 def _analyze(path: Path, config: Any, *, audio: bool, vision: bool) -> tuple[dict[str, Any], list[str]]:
@@ -91,15 +61,9 @@ def _analyze(path: Path, config: Any, *, audio: bool, vision: bool) -> tuple[dic
 
     if audio and file_has_audio:
         try:
-            from liverec_edge.audio.analysis import AnalysisInputError, FaultAnalyser
-            from liverec_edge.audio.offline import analyze_samples
+            from liverec_edge.audio.offline import analyze_audio_file
 
-            samples, rate = _checked_audio(path)  # the file's problems first: they are not the model's
-            analyser = FaultAnalyser(config.audio)
-            try:
-                events = analyze_samples(samples, rate, analyser)
-            except AnalysisInputError as exc:  # the file's samples or rate (1 Hz), not the analysis, are wrong
-                raise MediaError(f"cannot analyse the audio in {path}: {exc}") from None
+            events = analyze_audio_file(path, config.audio)  # the file's problems are MediaErrors, checked first
             result["faults"] = [
                 {"type": e.type, "score": round(float(e.score), 4), "start": round(float(e.start), 3),
                  "end": round(float(e.end), 3), "freq": None if e.freq is None else round(float(e.freq), 2)}

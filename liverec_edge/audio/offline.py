@@ -23,15 +23,48 @@ from liverec_edge.types import FaultEvent
 MERGE_GAP_S = 0.25
 
 
+#: Shortest audio worth analysing: one log-mel frame (25 ms); the fault analysis finds nothing in less.
+MIN_AUDIO_S = 0.025
+#: Largest sample magnitude accepted. Float WAV full scale is ±1; beyond +120 dB over it no recording is meant,
+#: and far beyond it the spectra overflow float32 (numpy warnings, then a NaN window) instead of naming the file.
+MAX_SAMPLE = 1e6
+
+
 def analyze_audio_file(path: str | Path, settings: AudioSettings | None = None, model_dir: Path | None = None,
                        *, analyser: FaultAnalyser | None = None) -> list[FaultEvent]:
-    """Fault events in an audio or video file. Raises ``media.MediaError`` (unreadable file) or ``ModelError``."""
-    from liverec_edge.media import decode_audio
+    """Fault events in an audio or video file. Raises ``media.MediaError`` when the file's audio cannot be read or
+    analysed (none, too short, not finite numbers, an impossible rate), checked before the model is loaded, or
+    ``ModelError``."""
+    from liverec_edge.audio.analysis import AnalysisInputError
+    from liverec_edge.media import MediaError
 
-    settings = settings or AudioSettings()
+    samples, rate = _file_audio(path)
+    analyser = analyser or FaultAnalyser(settings or AudioSettings(), model_dir)
+    try:
+        return analyze_samples(samples, rate, analyser)
+    except AnalysisInputError as exc:  # the file's samples or rate (1 Hz), not the analysis, are wrong
+        raise MediaError(f"cannot analyse the audio in {path}: {exc}") from None
+
+
+def _file_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """The file's audio, or a ``MediaError`` when there is none worth analysing or it is not numbers."""
+    from liverec_edge.media import MediaError, decode_audio
+
     samples, rate = decode_audio(path)
-    analyser = analyser or FaultAnalyser(settings, model_dir)
-    return analyze_samples(samples, rate, analyser)
+    if samples.size == 0:
+        raise MediaError(f"no audio in {path}: its audio stream holds 0 samples")
+    if samples.size < MIN_AUDIO_S * rate:
+        raise MediaError(f"audio in {path} is too short to analyse: {samples.size} sample"
+                         f"{'' if samples.size == 1 else 's'} "
+                         f"({1000.0 * samples.size / rate:.1f} ms at {rate} Hz); at least {1000 * MIN_AUDIO_S:g} ms"
+                         f" is needed")
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:
+        raise MediaError(f"{bad} of {samples.size} audio samples in {path} are NaN or infinite")
+    peak = float(np.max(np.abs(samples)))
+    if peak > MAX_SAMPLE:
+        raise MediaError(f"audio samples in {path} reach {peak:.3g}, far outside full scale (±1): not a recording")
+    return samples, rate
 
 
 def analyze_samples(samples: np.ndarray, rate: int, analyser: FaultAnalyser) -> list[FaultEvent]:
