@@ -324,7 +324,6 @@ class FaultStage(StageBase):
 
             try:
                 self._set_table(StrategyTable.load(config.audio.strategies))
-                self._lookup_failed = set()
                 applied.add("audio.strategies")
             except (StrategyError, OSError) as exc:
                 log.error("new strategy table refused; the old one stays", extra=kv(error=str(exc)))
